@@ -1,0 +1,1 @@
+//! Hessian diagnostics by double-backward Hessian-vector products.

@@ -1,0 +1,1 @@
+//! Sharpness-aware optimizers wrapping any Burn optimizer.
