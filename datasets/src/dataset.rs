@@ -97,7 +97,9 @@ impl ImageDataset {
                 "{name}: number of classes {num_classes} must be in 1..=65536"
             )));
         }
-        if !images.len().is_multiple_of(shape.numel()) || images.len() / shape.numel() != labels.len() {
+        if !images.len().is_multiple_of(shape.numel())
+            || images.len() / shape.numel() != labels.len()
+        {
             return Err(Error::CountMismatch {
                 what: name,
                 images: images.len() / shape.numel(),
