@@ -1,0 +1,479 @@
+//! f64 reference implementations of one optimizer step of every method, on
+//! a [`Problem`]. The tensor crate's tests compare against these.
+//!
+//! A step is two parts: [`combined_gradient`] (the method: which gradients
+//! to evaluate and how to combine them) and [`sgd_step`] (the base
+//! optimizer, mirroring Burn 0.21's SGD operation for operation).
+
+use crate::error::{Result, SamError, finite};
+use crate::estimator::{Estimator, Scaling};
+use crate::measure::Measure;
+use crate::problems::Problem;
+use crate::rules::{asam_perturbation, sam_perturbation};
+use crate::sampler::{NoiseKey, norm};
+use std::sync::Arc;
+
+/// Base optimizer settings, Burn's `SgdConfig` in plain numbers.
+///
+/// `momentum == 0` means no momentum state at all and
+/// `weight_decay == 0` no decay (Burn's `None`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum factor (0 = off).
+    pub momentum: f64,
+    /// Dampening of the gradient in the velocity update.
+    pub dampening: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient (0 = off).
+    pub weight_decay: f64,
+}
+
+impl SgdConfig {
+    /// Plain gradient descent with learning rate `lr`.
+    pub fn plain(lr: f64) -> Self {
+        SgdConfig {
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// SGD's state: the momentum buffer, created on the first step.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SgdState {
+    /// Velocity, `None` before the first step with momentum.
+    pub velocity: Option<Vec<f64>>,
+}
+
+/// A method: how the gradient handed to the base optimizer is formed.
+#[derive(Debug, Clone)]
+pub enum Method {
+    /// The plain gradient `g0`.
+    Sgd,
+    /// SAM: the gradient at `w + rho g0/‖g0‖`.
+    Sam {
+        /// Radius (0 reduces to [`Method::Sgd`]).
+        rho: f64,
+    },
+    /// ASAM: the gradient at `w + rho T^2 g0/‖T g0‖`, `T = |w| + eta`.
+    Asam {
+        /// Radius.
+        rho: f64,
+        /// Offset of `T`.
+        eta: f64,
+    },
+    /// SSAM: SAM's perturbation `rho g0/‖g0‖` (norm of the full
+    /// gradient) with entries outside `mask` set to zero.
+    Ssam {
+        /// Radius.
+        rho: f64,
+        /// Which entries are perturbed (length `dim`).
+        mask: Vec<bool>,
+    },
+    /// The universal class: `c0 g0 + sum_i c_i g_i` from a measure.
+    Universal {
+        /// The sharpness measure.
+        measure: Arc<dyn Measure>,
+        /// Radius.
+        rho: f64,
+        /// Sharpness weight (0 reduces to [`Method::Sgd`]).
+        lambda: f64,
+        /// Perturbed samples per step.
+        samples: usize,
+        /// Convention of `lambda`.
+        scaling: Scaling,
+    },
+}
+
+/// What one step computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// `L(w)` before the step.
+    pub loss: f64,
+    /// The sharpness estimate (universal methods with `lambda > 0`).
+    pub sharpness: Option<f64>,
+    /// The combined gradient handed to the base step.
+    pub gradient: Vec<f64>,
+    /// The perturbations `e` that were evaluated (`w + e`), in order.
+    pub perturbations: Vec<Vec<f64>>,
+}
+
+fn check_point(problem: &dyn Problem, w: &[f64]) -> Result<()> {
+    if w.len() != problem.dim() {
+        return Err(SamError::invalid(
+            "w",
+            format!(
+                "{} has {} parameters, got {}",
+                problem.name(),
+                problem.dim(),
+                w.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn checked_gradient(problem: &dyn Problem, w: &[f64], what: &str) -> Result<Vec<f64>> {
+    let g = problem.gradient(w);
+    for (i, v) in g.iter().enumerate() {
+        finite(*v, || format!("{what} gradient[{i}]"))?;
+    }
+    Ok(g)
+}
+
+fn add(w: &[f64], e: &[f64]) -> Vec<f64> {
+    w.iter().zip(e).map(|(a, b)| a + b).collect()
+}
+
+/// The direction `delta_i` of universal sample `sample` at step `step`:
+/// each tensor of the problem's layout filled from
+/// `NoiseKey { seed, step, sample, tensor }` at offset 0, then, for
+/// [`crate::sampler::Sampler::Sphere`], divided by the global norm.
+pub fn direction(
+    problem: &dyn Problem,
+    measure: &dyn Measure,
+    seed: u64,
+    step: u64,
+    sample: u32,
+) -> Vec<f64> {
+    let sampler = measure.sampler();
+    let mut delta = vec![0.0; problem.dim()];
+    let mut start = 0;
+    for (t, size) in problem.layout().into_iter().enumerate() {
+        let end = (start + size).min(delta.len());
+        let key = NoiseKey {
+            seed,
+            step,
+            sample,
+            tensor: t as u32,
+        };
+        sampler.fill_f64(key, 0, &mut delta[start..end]);
+        start = end;
+    }
+    if sampler.needs_global_normalisation() {
+        let n = norm(&delta);
+        if n > 0.0 {
+            delta.iter_mut().for_each(|d| *d /= n);
+        }
+    }
+    delta
+}
+
+/// The gradient `method` hands to the base optimizer at `w`, and what it
+/// evaluated. Noise for universal methods comes from [`direction`] with
+/// `(seed, step, sample i)`. Methods that reduce to SGD (`lambda = 0`,
+/// `rho = 0` for SAM/ASAM/SSAM) return `g0` without extra evaluations.
+pub fn combined_gradient(
+    problem: &dyn Problem,
+    w: &[f64],
+    method: &Method,
+    seed: u64,
+    step: u64,
+) -> Result<StepReport> {
+    check_point(problem, w)?;
+    let loss = finite(problem.loss(w), || "loss L(w)".into())?;
+    let g0 = checked_gradient(problem, w, "base")?;
+    let plain = |g0: Vec<f64>| StepReport {
+        loss,
+        sharpness: None,
+        gradient: g0,
+        perturbations: Vec::new(),
+    };
+    let at = |e: Vec<f64>, g0_loss: f64| -> Result<StepReport> {
+        let g = checked_gradient(problem, &add(w, &e), "perturbed")?;
+        Ok(StepReport {
+            loss: g0_loss,
+            sharpness: None,
+            gradient: g,
+            perturbations: vec![e],
+        })
+    };
+    match method {
+        Method::Sgd => Ok(plain(g0)),
+        Method::Sam { rho } => {
+            let e = sam_perturbation(&g0, *rho)?;
+            if *rho == 0.0 {
+                Ok(plain(g0))
+            } else {
+                at(e, loss)
+            }
+        }
+        Method::Asam { rho, eta } => {
+            let e = asam_perturbation(w, &g0, *rho, *eta)?;
+            if *rho == 0.0 {
+                Ok(plain(g0))
+            } else {
+                at(e, loss)
+            }
+        }
+        Method::Ssam { rho, mask } => {
+            if mask.len() != w.len() {
+                return Err(SamError::invalid(
+                    "mask",
+                    format!("{} entries for {} parameters", mask.len(), w.len()),
+                ));
+            }
+            let mut e = sam_perturbation(&g0, *rho)?;
+            e.iter_mut().zip(mask).for_each(|(v, &keep)| {
+                if !keep {
+                    *v = 0.0
+                }
+            });
+            if *rho == 0.0 {
+                Ok(plain(g0))
+            } else {
+                at(e, loss)
+            }
+        }
+        Method::Universal {
+            measure,
+            rho,
+            lambda,
+            samples,
+            scaling,
+        } => {
+            let est = Estimator::new(measure.as_ref(), *rho, *lambda, *scaling)?;
+            if *samples == 0 {
+                return Err(SamError::NoSamples);
+            }
+            if *samples < measure.min_samples() {
+                return Err(SamError::TooFewSamples {
+                    needed: measure.min_samples(),
+                    got: *samples,
+                });
+            }
+            if *lambda == 0.0 {
+                return Ok(plain(g0));
+            }
+            let mut losses = Vec::with_capacity(*samples);
+            let mut grads = Vec::with_capacity(*samples);
+            let mut perturbations = Vec::with_capacity(*samples);
+            for i in 0..*samples {
+                let delta = direction(problem, measure.as_ref(), seed, step, i as u32);
+                let e: Vec<f64> = delta.iter().map(|d| rho * d).collect();
+                let wi = add(w, &e);
+                losses.push(problem.loss(&wi));
+                grads.push(checked_gradient(problem, &wi, "perturbed")?);
+                perturbations.push(e);
+            }
+            let estimate = est.estimate(loss, &losses)?;
+            let gradient = estimate.coefficients.combine(&g0, &grads)?;
+            Ok(StepReport {
+                loss,
+                sharpness: Some(estimate.sharpness),
+                gradient,
+                perturbations,
+            })
+        }
+    }
+}
+
+/// One step of Burn 0.21's SGD on `w` with gradient `grad`, operation for
+/// operation: `grad += weight_decay * w`; with momentum the velocity is
+/// `grad` on the first step and `momentum * v + (1 - dampening) * grad`
+/// after; the step direction is `grad + momentum * v` (Nesterov) or `v`;
+/// finally `w -= lr * direction`.
+pub fn sgd_step(cfg: &SgdConfig, state: &mut SgdState, w: &mut [f64], grad: &[f64]) {
+    let mut g: Vec<f64> = grad.to_vec();
+    if cfg.weight_decay != 0.0 {
+        // Burn: tensor.mul_scalar(penalty).add(grad) (addition commutes
+        // bitwise).
+        g.iter_mut()
+            .zip(w.iter())
+            .for_each(|(g, w)| *g += w * cfg.weight_decay);
+    }
+    if cfg.momentum != 0.0 {
+        let velocity: Vec<f64> = match state.velocity.take() {
+            // Burn: grad.mul_scalar(1 - dampening).add(velocity.mul_scalar(momentum)).
+            Some(v) if v.len() == g.len() => g
+                .iter()
+                .zip(&v)
+                .map(|(g, v)| g * (1.0 - cfg.dampening) + v * cfg.momentum)
+                .collect(),
+            _ => g.clone(),
+        };
+        if cfg.nesterov {
+            // Burn: velocity.mul_scalar(momentum).add(grad).
+            g.iter_mut()
+                .zip(&velocity)
+                .for_each(|(g, v)| *g += v * cfg.momentum);
+        } else {
+            g.clone_from(&velocity);
+        }
+        state.velocity = Some(velocity);
+    }
+    w.iter_mut().zip(&g).for_each(|(w, g)| *w -= g * cfg.lr);
+}
+
+/// [`combined_gradient`] followed by [`sgd_step`]; returns the report of
+/// the gradient part (`loss` is the loss before the step).
+pub fn step(
+    problem: &dyn Problem,
+    w: &mut [f64],
+    method: &Method,
+    cfg: &SgdConfig,
+    state: &mut SgdState,
+    seed: u64,
+    step: u64,
+) -> Result<StepReport> {
+    let report = combined_gradient(problem, w, method, seed, step)?;
+    sgd_step(cfg, state, w, &report.gradient);
+    Ok(report)
+}
+
+/// Where a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The final parameters.
+    pub w: Vec<f64>,
+    /// `L` at the final parameters.
+    pub loss: f64,
+    /// The last sharpness estimate seen (universal methods).
+    pub last_sharpness: Option<f64>,
+}
+
+/// `steps` steps of `method` with the base optimizer `cfg` from `w0`,
+/// steps numbered `0..steps` for the noise keys.
+pub fn run(
+    problem: &dyn Problem,
+    w0: &[f64],
+    method: &Method,
+    cfg: &SgdConfig,
+    steps: u64,
+    seed: u64,
+) -> Result<RunSummary> {
+    check_point(problem, w0)?;
+    let mut w = w0.to_vec();
+    let mut state = SgdState::default();
+    let mut last_sharpness = None;
+    for t in 0..steps {
+        let r = step(problem, &mut w, method, cfg, &mut state, seed, t)?;
+        last_sharpness = r.sharpness.or(last_sharpness);
+    }
+    let loss = problem.loss(&w);
+    Ok(RunSummary {
+        w,
+        loss,
+        last_sharpness,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presets::{Frob, Trace};
+    use crate::problems::Quadratic;
+
+    #[test]
+    fn sgd_matches_hand_computed_momentum_steps() {
+        let cfg = SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            dampening: 0.1,
+            nesterov: false,
+            weight_decay: 0.01,
+        };
+        let mut st = SgdState::default();
+        let mut w = vec![1.0];
+        sgd_step(&cfg, &mut st, &mut w, &[2.0]);
+        // g = 2 + 0.01*1 = 2.01; v = g; w = 1 - 0.201.
+        assert_eq!(st.velocity, Some(vec![2.01]));
+        assert_eq!(w, vec![1.0 - 0.1 * 2.01]);
+        let w1 = w[0];
+        sgd_step(&cfg, &mut st, &mut w, &[1.0]);
+        let g = w1 * 0.01 + 1.0;
+        let v = g * 0.9 + 2.01 * 0.9;
+        assert_eq!(st.velocity, Some(vec![v]));
+        assert_eq!(w, vec![w1 - v * 0.1]);
+        let nesterov = SgdConfig {
+            nesterov: true,
+            ..cfg
+        };
+        let mut st = SgdState::default();
+        let mut w = vec![1.0];
+        sgd_step(&nesterov, &mut st, &mut w, &[2.0]);
+        // First step: v = g = 2.01, direction = 0.9 * 2.01 + 2.01.
+        assert_eq!(w, vec![1.0 - (2.01 * 0.9 + 2.01) * 0.1]);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let q = Quadratic::spd(0, 3).unwrap();
+        let w = q.initial_point();
+        assert!(combined_gradient(&q, &w[..2], &Method::Sgd, 0, 0).is_err());
+        let ssam = Method::Ssam {
+            rho: 0.1,
+            mask: vec![true],
+        };
+        assert!(combined_gradient(&q, &w, &ssam, 0, 0).is_err());
+        let frob_one = Method::Universal {
+            measure: Arc::new(Frob::default()),
+            rho: 0.1,
+            lambda: 1.0,
+            samples: 1,
+            scaling: Scaling::Exact,
+        };
+        assert_eq!(
+            combined_gradient(&q, &w, &frob_one, 0, 0),
+            Err(SamError::TooFewSamples { needed: 2, got: 1 })
+        );
+        let bad_rho = Method::Universal {
+            measure: Arc::new(Trace::default()),
+            rho: -0.1,
+            lambda: 1.0,
+            samples: 1,
+            scaling: Scaling::Exact,
+        };
+        assert_eq!(
+            combined_gradient(&q, &w, &bad_rho, 0, 0),
+            Err(SamError::InvalidRho(-0.1))
+        );
+        assert!(matches!(
+            combined_gradient(&q, &w, &Method::Sam { rho: f64::NAN }, 0, 0),
+            Err(SamError::InvalidRho(_))
+        ));
+    }
+
+    #[test]
+    fn universal_perturbations_follow_the_noise_keys() {
+        let net = crate::problems::TanhNet::new(1, 4, 2, 3).unwrap();
+        let w = net.initial_point();
+        let m = Method::Universal {
+            measure: Arc::new(Trace::default()),
+            rho: 0.1,
+            lambda: 1.0,
+            samples: 2,
+            scaling: Scaling::Exact,
+        };
+        let r = combined_gradient(&net, &w, &m, 7, 3).unwrap();
+        assert_eq!(r.perturbations.len(), 2);
+        // Tensor 1 (b1) of sample 1 at step 3 is exactly the key's draws.
+        let mut b1 = vec![0.0; 3];
+        crate::sampler::Sampler::Gaussian.fill_f64(
+            NoiseKey {
+                seed: 7,
+                step: 3,
+                sample: 1,
+                tensor: 1,
+            },
+            0,
+            &mut b1,
+        );
+        assert_eq!(
+            &r.perturbations[1][6..9],
+            &b1.iter().map(|d| 0.1 * d).collect::<Vec<_>>()[..]
+        );
+        // Sphere: the whole direction has norm 1.
+        let sphere = Trace {
+            sampler: crate::sampler::Sampler::Sphere,
+        };
+        let d = direction(&net, &sphere, 7, 3, 0);
+        assert!((norm(&d) - 1.0).abs() < 1e-14);
+    }
+}
