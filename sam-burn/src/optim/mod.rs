@@ -1,1 +1,32 @@
 //! Sharpness-aware optimizers wrapping any Burn optimizer.
+//!
+//! One file per method: [`universal`] (Trace-, Frob-, Det-SAM, spectral
+//! moments, user-defined measures), [`sam`], [`asam`], [`ssam`]. Each has a
+//! `#[derive(Config)]` config whose defaults are the reference settings and
+//! an `init(base)` that wraps any Burn [`Optimizer`](burn::optim::Optimizer).
+//! [`base`] holds what they share: the closure contract ([`PassOutput`]),
+//! the [`SharpnessRule`] trait, the [`SharpnessAware`] wrapper and the
+//! Learner integration ([`SharedRule`], [`LearnerOptimizer`]); [`method`]
+//! picks any of them at run time.
+
+pub mod asam;
+pub mod base;
+mod error;
+pub mod method;
+mod noise;
+mod params;
+pub mod sam;
+pub mod ssam;
+pub mod universal;
+
+pub use asam::{Asam, AsamConfig, AsamRule};
+pub use base::{
+    LearnerOptimizer, PassOutput, SharedRule, SharpnessAware, SharpnessGradients, SharpnessRecord,
+    SharpnessRule, StepFailure, StepReport,
+};
+pub use error::{OptimError, Pass};
+pub use method::{MethodConfig, MethodOptimizer, MethodRecord, MethodRule};
+pub use params::RunningStats;
+pub use sam::{Sam, SamConfig, SamRule};
+pub use ssam::{Ssam, SsamConfig, SsamRecord, SsamRule};
+pub use universal::{UniversalRule, UniversalSam, UniversalSamConfig};

@@ -1,0 +1,134 @@
+//! ASAM (Kwon et al., 2021): SAM in the adaptive metric `T = |w| + eta`,
+//! perturbation `rho * T^2 g0 / ||T g0||`, invariant to per-weight rescaling.
+
+use burn::config::Config;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule};
+use super::error::{OptimError, check_radius};
+use super::params::{Flat, RunningStats, flatten_values};
+use super::sam::{AscentDirection, NormValue, ascent_step};
+
+/// Configuration of [`Asam`]; defaults are the reference settings.
+#[derive(Config, Debug)]
+pub struct AsamConfig {
+    /// Radius in the adaptive metric (reference: 0.5).
+    #[config(default = 0.5)]
+    pub rho: f64,
+    /// Offset eta of `T = |w| + eta`, keeping zero weights perturbable
+    /// (reference: 0.01).
+    #[config(default = 0.01)]
+    pub eta: f64,
+    /// Whether the perturbed pass may update batch-norm running statistics.
+    #[config(default = "RunningStats::CleanPassOnly")]
+    pub running_stats: RunningStats,
+    /// Clipping of the final gradient (per tensor, Burn's semantics).
+    pub grad_clipping: Option<GradientClippingConfig>,
+}
+
+/// ASAM wrapping a base optimizer `O`.
+pub type Asam<M, B, O> = SharpnessAware<M, B, AsamRule, O>;
+
+impl AsamConfig {
+    /// Validates the configuration and builds the rule.
+    pub fn rule(&self) -> Result<AsamRule, OptimError> {
+        check_radius("rho", self.rho)?;
+        check_radius("eta", self.eta)?;
+        Ok(AsamRule {
+            rho: self.rho,
+            eta: self.eta,
+            running_stats: self.running_stats,
+            clipping: self.grad_clipping.clone(),
+            step: 0,
+        })
+    }
+
+    /// Builds the optimizer around `base` (any Burn optimizer).
+    pub fn init<M, B, O>(&self, base: O) -> Result<Asam<M, B, O>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        B: AutodiffBackend,
+        O: Optimizer<M, B>,
+    {
+        Ok(SharpnessAware::new(self.rule()?, base))
+    }
+}
+
+/// The ASAM rule.
+#[derive(Clone, Debug)]
+pub struct AsamRule {
+    rho: f64,
+    eta: f64,
+    running_stats: RunningStats,
+    clipping: Option<GradientClippingConfig>,
+    step: u64,
+}
+
+impl AsamRule {
+    /// Steps taken so far.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+}
+
+impl<B: AutodiffBackend> SharpnessRule<B> for AsamRule {
+    type Record = u64;
+
+    fn gradients<M, F, P>(
+        &mut self,
+        model: &M,
+        closure: F,
+    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        F: FnMut(M) -> P,
+        P: PassOutput,
+    {
+        let eta = self.eta;
+        let out = ascent_step::<B, M, F, P, _>(
+            model,
+            closure,
+            self.rho,
+            self.running_stats,
+            self.clipping.as_ref(),
+            |list, g0| {
+                let w = flatten_values::<B, M>(model, list);
+                let t: Vec<_> = w
+                    .tensors
+                    .into_iter()
+                    .map(|w| w.abs().add_scalar(eta))
+                    .collect();
+                let tg = Flat {
+                    tensors: t
+                        .iter()
+                        .zip(&g0.tensors)
+                        .map(|(t, g)| t.clone().mul(g.clone()))
+                        .collect(),
+                };
+                let norm = NormValue(tg.squared_norm());
+                let step = Flat {
+                    tensors: t
+                        .into_iter()
+                        .zip(tg.tensors)
+                        .map(|(t, tg)| t.mul(tg))
+                        .collect(),
+                };
+                Ok(AscentDirection { step, norm })
+            },
+        )?;
+        self.step += 1;
+        Ok(out)
+    }
+
+    fn to_record(&self) -> u64 {
+        self.step
+    }
+
+    fn load_record(mut self, record: u64) -> Self {
+        self.step = record;
+        self
+    }
+}

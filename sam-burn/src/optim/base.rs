@@ -1,0 +1,367 @@
+//! What every sharpness-aware optimizer shares: the closure contract, the
+//! rule trait, and the wrapper that hands the combined gradient to any Burn
+//! optimizer.
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, MultiGradientsParams, Optimizer};
+use burn::record::Record;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::error::OptimError;
+use super::params::{Flat, ParamList, unflatten};
+
+pub(crate) use burn::optim::LearningRate;
+
+/// What the user's closure returns for one forward-backward pass: the loss
+/// as a number and the gradients, optionally with an extra output (logits,
+/// metrics) that is kept from the clean pass only.
+///
+/// Implemented for `(f64, GradientsParams)` and `(f64, GradientsParams, T)`.
+pub trait PassOutput {
+    /// The extra output kept from the clean pass.
+    type Extra;
+    /// Splits into (loss, gradients, extra).
+    fn split(self) -> (f64, GradientsParams, Self::Extra);
+}
+
+impl PassOutput for (f64, GradientsParams) {
+    type Extra = ();
+    fn split(self) -> (f64, GradientsParams, ()) {
+        (self.0, self.1, ())
+    }
+}
+
+impl<T> PassOutput for (f64, GradientsParams, T) {
+    type Extra = T;
+    fn split(self) -> (f64, GradientsParams, T) {
+        self
+    }
+}
+
+/// The result of a sharpness-aware gradient computation.
+#[derive(Debug)]
+pub struct SharpnessGradients<T> {
+    /// The combined gradient, ready for any Burn optimizer.
+    pub grads: GradientsParams,
+    /// A summary of the step.
+    pub report: StepReport<T>,
+}
+
+/// What happened during one sharpness-aware step.
+#[derive(Debug, Clone)]
+pub struct StepReport<T> {
+    /// Loss of the clean pass.
+    pub loss: f64,
+    /// Losses of the perturbed passes, in sample order.
+    pub perturbed_losses: Vec<f64>,
+    /// The sharpness estimate of the universal class (`None` for SAM-type
+    /// methods and when the extra passes were skipped).
+    pub sharpness: Option<f64>,
+    /// Forward-backward passes evaluated (1 when the method reduces to its
+    /// base step).
+    pub passes: usize,
+    /// The clean pass's extra output.
+    pub output: T,
+}
+
+/// A sharpness-aware rule: from a model and a closure, the gradient to hand
+/// to a base optimizer. One implementation per method ([`UniversalRule`],
+/// [`SamRule`], [`AsamRule`], [`SsamRule`]).
+///
+/// [`UniversalRule`]: super::universal::UniversalRule
+/// [`SamRule`]: super::sam::SamRule
+/// [`AsamRule`]: super::asam::AsamRule
+/// [`SsamRule`]: super::ssam::SsamRule
+pub trait SharpnessRule<B: AutodiffBackend>: Clone + Send {
+    /// The rule's state (step counter, mask) as a Burn record.
+    type Record: Record<B>;
+
+    /// Evaluates the closure on the clean model and on the perturbed copies
+    /// the method asks for, and combines their gradients. The closure is
+    /// called first with the unperturbed model. The state advances only on
+    /// success.
+    fn gradients<M, F, P>(
+        &mut self,
+        model: &M,
+        closure: F,
+    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        F: FnMut(M) -> P,
+        P: PassOutput;
+
+    /// The state as a record.
+    fn to_record(&self) -> Self::Record;
+
+    /// Restores the state from a record.
+    fn load_record(self, record: Self::Record) -> Self;
+}
+
+/// Applies the configured clipping to the combined gradient, then converts
+/// it back to Burn's gradient container.
+pub(crate) fn finish<B: AutodiffBackend>(
+    list: &ParamList,
+    flat: Flat<B::InnerBackend>,
+    clipping: Option<&GradientClippingConfig>,
+) -> GradientsParams {
+    let flat = match clipping.map(GradientClippingConfig::init) {
+        Some(c) => Flat {
+            tensors: flat
+                .tensors
+                .into_iter()
+                .map(|t| c.clip_gradient(t))
+                .collect(),
+        },
+        None => flat,
+    };
+    unflatten::<B>(list, flat)
+}
+
+/// A failed step: the error, and the model handed back unchanged.
+#[derive(Debug)]
+pub struct StepFailure<M> {
+    /// The model, exactly as it was passed in.
+    pub model: M,
+    /// What went wrong.
+    pub error: OptimError,
+}
+
+impl<M: core::fmt::Debug> core::fmt::Display for StepFailure<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "sharpness-aware step failed: {}", self.error)
+    }
+}
+
+impl<M: core::fmt::Debug> std::error::Error for StepFailure<M> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// A sharpness-aware optimizer: a rule that computes the gradient, wrapping
+/// any Burn optimizer `O` (SGD, Adam, AdamW, ...) that takes the step.
+///
+/// Built by the configs' `init` (for example
+/// [`UniversalSamConfig::init`](super::universal::UniversalSamConfig::init)).
+#[derive(Clone)]
+pub struct SharpnessAware<M, B, R, O>
+where
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+    R: SharpnessRule<B>,
+    O: Optimizer<M, B>,
+{
+    rule: R,
+    base: O,
+    _marker: PhantomData<fn(M, B)>,
+}
+
+/// The saved state of a [`SharpnessAware`] optimizer: the base optimizer's
+/// record and the rule's record.
+pub type SharpnessRecord<B, R, M, O> = (
+    <O as Optimizer<M, B>>::Record,
+    <R as SharpnessRule<B>>::Record,
+);
+
+impl<M, B, R, O> SharpnessAware<M, B, R, O>
+where
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+    R: SharpnessRule<B>,
+    O: Optimizer<M, B>,
+{
+    /// Pairs a rule with a base optimizer.
+    pub fn new(rule: R, base: O) -> Self {
+        Self {
+            rule,
+            base,
+            _marker: PhantomData,
+        }
+    }
+
+    /// One step in the style of Burn's LBFGS: `closure(model)` returns the
+    /// loss and the gradients of that model (optionally with an extra output
+    /// kept from the clean pass). Returns the updated model and a report.
+    ///
+    /// On error nothing changes: the model comes back in [`StepFailure`]
+    /// and the optimizer's state is untouched.
+    #[allow(clippy::type_complexity)]
+    pub fn step<F, P>(
+        &mut self,
+        lr: LearningRate,
+        model: M,
+        closure: F,
+    ) -> Result<(M, StepReport<P::Extra>), StepFailure<M>>
+    where
+        F: FnMut(M) -> P,
+        P: PassOutput,
+    {
+        match self.rule.gradients(&model, closure) {
+            Ok(SharpnessGradients { grads, report }) => {
+                Ok((self.base.step(lr, model, grads), report))
+            }
+            Err(error) => Err(StepFailure { model, error }),
+        }
+    }
+
+    /// The combined gradient without the base step, for custom loops.
+    pub fn gradients<F, P>(
+        &mut self,
+        model: &M,
+        closure: F,
+    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
+    where
+        F: FnMut(M) -> P,
+        P: PassOutput,
+    {
+        self.rule.gradients(model, closure)
+    }
+
+    /// The rule.
+    pub fn rule(&self) -> &R {
+        &self.rule
+    }
+
+    /// The rule, mutably (for example to refresh SSAM's mask).
+    pub fn rule_mut(&mut self) -> &mut R {
+        &mut self.rule
+    }
+
+    /// The base optimizer.
+    pub fn base(&self) -> &O {
+        &self.base
+    }
+
+    /// The whole state as a record: save it with any Burn recorder.
+    pub fn to_record(&self) -> SharpnessRecord<B, R, M, O> {
+        (self.base.to_record(), self.rule.to_record())
+    }
+
+    /// Restores the state saved by [`to_record`](Self::to_record).
+    pub fn load_record(self, record: SharpnessRecord<B, R, M, O>) -> Self {
+        let (base, rule) = record;
+        Self {
+            rule: self.rule.load_record(rule),
+            base: self.base.load_record(base),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Splits into the two halves burn-train's `Learner` needs: a shared
+    /// rule to call from `TrainStep::step`, and a Burn [`Optimizer`] whose
+    /// record also saves the rule's state, so Learner checkpoints resume
+    /// exactly.
+    pub fn into_learner(self) -> (SharedRule<R>, LearnerOptimizer<M, B, R, O>) {
+        let shared = SharedRule {
+            inner: Arc::new(Mutex::new(self.rule)),
+        };
+        let optim = LearnerOptimizer {
+            base: self.base,
+            rule: shared.clone(),
+            _marker: PhantomData,
+        };
+        (shared, optim)
+    }
+}
+
+/// A rule shared between a model's `TrainStep` and a [`LearnerOptimizer`].
+///
+/// Cloning shares the state. Store it in the model with `#[module(skip)]`.
+pub struct SharedRule<R> {
+    inner: Arc<Mutex<R>>,
+}
+
+impl<R> Clone for SharedRule<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<R> core::fmt::Debug for SharedRule<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SharedRule")
+    }
+}
+
+impl<R> SharedRule<R> {
+    /// Computes the combined gradient (see [`SharpnessRule::gradients`]).
+    pub fn gradients<B, M, F, P>(
+        &self,
+        model: &M,
+        closure: F,
+    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
+    where
+        B: AutodiffBackend,
+        R: SharpnessRule<B>,
+        M: AutodiffModule<B>,
+        F: FnMut(M) -> P,
+        P: PassOutput,
+    {
+        self.lock().gradients(model, closure)
+    }
+
+    /// Runs `f` with the rule locked (to read its state or refresh a mask).
+    pub fn with<T>(&self, f: impl FnOnce(&mut R) -> T) -> T {
+        f(&mut self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, R> {
+        // A panic inside a closure poisons the lock; the rule's state is
+        // only written after success, so it is still consistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The Burn [`Optimizer`] to give burn-train's `Learner`: it steps the base
+/// optimizer with the combined gradient computed in `TrainStep::step`, and
+/// its record holds the rule's state too.
+#[derive(Clone)]
+pub struct LearnerOptimizer<M, B, R, O>
+where
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+    R: SharpnessRule<B>,
+    O: Optimizer<M, B>,
+{
+    base: O,
+    rule: SharedRule<R>,
+    _marker: PhantomData<fn(M, B)>,
+}
+
+impl<M, B, R, O> Optimizer<M, B> for LearnerOptimizer<M, B, R, O>
+where
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+    R: SharpnessRule<B> + 'static,
+    O: Optimizer<M, B>,
+{
+    type Record = SharpnessRecord<B, R, M, O>;
+
+    fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
+        self.base.step(lr, module, grads)
+    }
+
+    fn step_multi(&mut self, lr: LearningRate, module: M, grads: MultiGradientsParams) -> M {
+        self.base.step_multi(lr, module, grads)
+    }
+
+    fn to_record(&self) -> Self::Record {
+        (self.base.to_record(), self.rule.with(|r| r.to_record()))
+    }
+
+    fn load_record(mut self, record: Self::Record) -> Self {
+        let (base, rule) = record;
+        self.base = self.base.load_record(base);
+        self.rule.with(|r| {
+            let current = r.clone();
+            *r = current.load_record(rule);
+        });
+        self
+    }
+}

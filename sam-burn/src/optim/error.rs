@@ -1,0 +1,83 @@
+//! Typed errors of the sharpness-aware optimizers.
+
+/// Why a sharpness-aware step could not be taken.
+///
+/// A failed step changes nothing: the optimizer's state (step counter, base
+/// optimizer state, SSAM mask) is only advanced by a successful step, and
+/// [`StepFailure`](super::StepFailure) hands the model back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptimError {
+    /// The sharpness math rejected its input (radius, lambda, sample count,
+    /// non-finite losses, overflow of a measure).
+    #[error(transparent)]
+    Core(#[from] sam_core::SamError),
+    /// The closure returned a non-finite loss.
+    #[error("the closure returned a non-finite loss ({value}) on the {pass}")]
+    NonFiniteLoss {
+        /// Which pass produced it.
+        pass: Pass,
+        /// The loss value.
+        value: f64,
+    },
+    /// The clean pass produced no gradient for any parameter.
+    #[error("the clean pass produced no gradient for any parameter of the module")]
+    NoGradients,
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {name} = {value}: {reason}")]
+    InvalidConfig {
+        /// The field.
+        name: &'static str,
+        /// Its value, printed.
+        value: String,
+        /// What is expected.
+        reason: &'static str,
+    },
+    /// SSAM was asked to step before any Fisher mask was computed.
+    #[error("SSAM has no Fisher mask yet: call `refresh_mask` before the first step")]
+    MaskMissing,
+    /// The SSAM mask does not cover the model's parameters.
+    #[error("the SSAM mask does not match the model: {0}")]
+    MaskMismatch(String),
+}
+
+/// A pass of a sharpness-aware step, for error messages and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The unperturbed forward-backward pass.
+    Clean,
+    /// The forward-backward pass at perturbation `sample` (0-based).
+    Perturbed {
+        /// Index of the perturbation.
+        sample: usize,
+    },
+}
+
+impl core::fmt::Display for Pass {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Pass::Clean => write!(f, "clean pass"),
+            Pass::Perturbed { sample } => write!(f, "perturbed pass {sample}"),
+        }
+    }
+}
+
+pub(crate) fn check_finite(value: f64, pass: Pass) -> Result<f64, OptimError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(OptimError::NonFiniteLoss { pass, value })
+    }
+}
+
+pub(crate) fn check_radius(name: &'static str, value: f64) -> Result<(), OptimError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(OptimError::InvalidConfig {
+            name,
+            value: value.to_string(),
+            reason: "must be finite and non-negative",
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! SAM (Foret et al., 2021): the gradient at the worst point of the
+//! rho-ball to first order, `w + rho * g0 / ||g0||`.
+
+use burn::config::Config;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::base::{
+    PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
+};
+use super::error::{OptimError, Pass, check_finite, check_radius};
+use super::params::{
+    Flat, ParamList, RunningStats, flatten_gradients, flatten_like, perturbed_module,
+};
+
+/// Configuration of [`Sam`]; defaults are the reference settings.
+#[derive(Config, Debug)]
+pub struct SamConfig {
+    /// Radius of the ball (reference ResNet18/CIFAR setting: 0.05).
+    #[config(default = 0.05)]
+    pub rho: f64,
+    /// Whether the perturbed pass may update batch-norm running statistics.
+    #[config(default = "RunningStats::CleanPassOnly")]
+    pub running_stats: RunningStats,
+    /// Clipping of the final gradient (per tensor, Burn's semantics).
+    pub grad_clipping: Option<GradientClippingConfig>,
+}
+
+/// SAM wrapping a base optimizer `O`.
+pub type Sam<M, B, O> = SharpnessAware<M, B, SamRule, O>;
+
+impl SamConfig {
+    /// Validates the configuration and builds the rule.
+    pub fn rule(&self) -> Result<SamRule, OptimError> {
+        check_radius("rho", self.rho)?;
+        Ok(SamRule {
+            rho: self.rho,
+            running_stats: self.running_stats,
+            clipping: self.grad_clipping.clone(),
+            step: 0,
+        })
+    }
+
+    /// Builds the optimizer around `base` (any Burn optimizer).
+    pub fn init<M, B, O>(&self, base: O) -> Result<Sam<M, B, O>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        B: AutodiffBackend,
+        O: Optimizer<M, B>,
+    {
+        Ok(SharpnessAware::new(self.rule()?, base))
+    }
+}
+
+/// The SAM rule.
+#[derive(Clone, Debug)]
+pub struct SamRule {
+    rho: f64,
+    running_stats: RunningStats,
+    clipping: Option<GradientClippingConfig>,
+    step: u64,
+}
+
+impl SamRule {
+    /// Steps taken so far.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+}
+
+/// Shared by SAM, ASAM and SSAM: clean pass, then one pass at
+/// `w + scale * direction`, where `direction(list, g0, w)` returns the
+/// unnormalised ascent direction and its norm is taken over all parameters.
+pub(crate) fn ascent_step<B, M, F, P, D>(
+    model: &M,
+    mut closure: F,
+    rho: f64,
+    running_stats: RunningStats,
+    clipping: Option<&GradientClippingConfig>,
+    direction: D,
+) -> Result<SharpnessGradients<P::Extra>, OptimError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    F: FnMut(M) -> P,
+    P: PassOutput,
+    D: FnOnce(&ParamList, &Flat<B::InnerBackend>) -> Result<AscentDirection<B>, OptimError>,
+{
+    let (l0, g0, output) = closure(model.clone()).split();
+    let l0 = check_finite(l0, Pass::Clean)?;
+    let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
+    if rho == 0.0 {
+        return Ok(SharpnessGradients {
+            grads: finish::<B>(&list, g0, clipping),
+            report: StepReport {
+                loss: l0,
+                perturbed_losses: Vec::new(),
+                sharpness: None,
+                passes: 1,
+                output,
+            },
+        });
+    }
+    let AscentDirection { step, norm } = direction(&list, &g0)?;
+    let device = g0.tensors[0].device();
+    drop(g0);
+    let norm: f64 = norm.into_scalar_f64();
+    let scale = sam_core::rules::sam_scale(norm, rho);
+    let perturbed = perturbed_module::<B, M, _>(model, &list, running_stats, |t, w| {
+        w.add(step.tensors[t].clone().mul_scalar(scale))
+    });
+    drop(step);
+    let (l1, g1, _) = closure(perturbed).split();
+    let l1 = check_finite(l1, Pass::Perturbed { sample: 0 })?;
+    let g1 = flatten_like::<B, M>(model, &list, g1, &device);
+    Ok(SharpnessGradients {
+        grads: finish::<B>(&list, g1, clipping),
+        report: StepReport {
+            loss: l0,
+            perturbed_losses: vec![l1],
+            sharpness: None,
+            passes: 2,
+            output,
+        },
+    })
+}
+
+/// An ascent direction `step` (perturbation = rho * step / norm).
+pub(crate) struct AscentDirection<B: AutodiffBackend> {
+    pub step: Flat<B::InnerBackend>,
+    pub norm: NormValue<B>,
+}
+
+/// A norm still on the device, read once.
+pub(crate) struct NormValue<B: AutodiffBackend>(pub burn::tensor::Tensor<B::InnerBackend, 1>);
+
+impl<B: AutodiffBackend> NormValue<B> {
+    fn into_scalar_f64(self) -> f64 {
+        use burn::tensor::ElementConversion;
+        self.0.sqrt().into_scalar().elem::<f64>()
+    }
+}
+
+impl<B: AutodiffBackend> SharpnessRule<B> for SamRule {
+    type Record = u64;
+
+    fn gradients<M, F, P>(
+        &mut self,
+        model: &M,
+        closure: F,
+    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        F: FnMut(M) -> P,
+        P: PassOutput,
+    {
+        let out = ascent_step::<B, M, F, P, _>(
+            model,
+            closure,
+            self.rho,
+            self.running_stats,
+            self.clipping.as_ref(),
+            |_, g0| {
+                Ok(AscentDirection {
+                    norm: NormValue(g0.squared_norm()),
+                    step: g0.clone(),
+                })
+            },
+        )?;
+        self.step += 1;
+        Ok(out)
+    }
+
+    fn to_record(&self) -> u64 {
+        self.step
+    }
+
+    fn load_record(mut self, record: u64) -> Self {
+        self.step = record;
+        self
+    }
+}

@@ -1,0 +1,247 @@
+//! SSAM-F (Mi et al., 2022): SAM that perturbs only a sparse set of
+//! weights, chosen by a Fisher-information mask: the `1 - sparsity` fraction
+//! with the largest summed squared per-example gradients.
+//!
+//! The mask is computed by [`SsamRule::refresh_mask`] from a closure that
+//! returns one example's gradients; [`SsamRule::needs_refresh`] follows the
+//! configured schedule (the reference refreshes once per epoch).
+
+use hashbrown::HashMap;
+
+use burn::config::Config;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::{AutodiffModule, ParamId};
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, TensorData};
+
+use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule};
+use super::error::{OptimError, check_radius};
+use super::params::{Flat, RunningStats, flatten_gradients, flatten_like};
+use super::sam::{AscentDirection, NormValue, ascent_step};
+
+/// Configuration of [`Ssam`]; defaults are the reference settings.
+#[derive(Config, Debug)]
+pub struct SsamConfig {
+    /// Radius of the ball (reference: 0.1).
+    #[config(default = 0.1)]
+    pub rho: f64,
+    /// Fraction of weights NOT perturbed (reference: 0.5).
+    #[config(default = 0.5)]
+    pub sparsity: f64,
+    /// Examples whose squared gradients make the Fisher scores (reference: 16).
+    #[config(default = 16)]
+    pub fisher_samples: usize,
+    /// Steps between mask refreshes as reported by `needs_refresh`; set it
+    /// to the number of batches per epoch for the reference schedule.
+    /// 0 means "only when no mask exists".
+    #[config(default = 0)]
+    pub refresh_every: u64,
+    /// Whether the perturbed pass may update batch-norm running statistics.
+    #[config(default = "RunningStats::CleanPassOnly")]
+    pub running_stats: RunningStats,
+    /// Clipping of the final gradient (per tensor, Burn's semantics).
+    pub grad_clipping: Option<GradientClippingConfig>,
+}
+
+/// SSAM wrapping a base optimizer `O`.
+pub type Ssam<M, B, O> = SharpnessAware<M, B, SsamRule<B>, O>;
+
+impl SsamConfig {
+    /// Validates the configuration and builds the rule (without a mask).
+    pub fn rule<B: AutodiffBackend>(&self) -> Result<SsamRule<B>, OptimError> {
+        check_radius("rho", self.rho)?;
+        if !(self.sparsity.is_finite() && (0.0..1.0).contains(&self.sparsity)) {
+            return Err(OptimError::InvalidConfig {
+                name: "sparsity",
+                value: self.sparsity.to_string(),
+                reason: "must be in [0, 1)",
+            });
+        }
+        if self.fisher_samples == 0 {
+            return Err(OptimError::InvalidConfig {
+                name: "fisher_samples",
+                value: "0".into(),
+                reason: "must be at least 1",
+            });
+        }
+        Ok(SsamRule {
+            config: self.clone(),
+            clipping: self.grad_clipping.clone(),
+            mask: None,
+            step: 0,
+            refreshed_at: 0,
+        })
+    }
+
+    /// Builds the optimizer around `base` (any Burn optimizer).
+    pub fn init<M, B, O>(&self, base: O) -> Result<Ssam<M, B, O>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        B: AutodiffBackend,
+        O: Optimizer<M, B>,
+    {
+        Ok(SharpnessAware::new(self.rule()?, base))
+    }
+}
+
+/// The SSAM rule: configuration, step counter and the current mask (0/1
+/// per weight, flattened, keyed by parameter).
+#[derive(Clone, Debug)]
+pub struct SsamRule<B: AutodiffBackend> {
+    config: SsamConfig,
+    clipping: Option<GradientClippingConfig>,
+    mask: Option<HashMap<ParamId, Tensor<B, 1>>>,
+    step: u64,
+    refreshed_at: u64,
+}
+
+/// SSAM's saved state: (steps taken, step of the last refresh, mask).
+pub type SsamRecord<B> = (u64, u64, Option<HashMap<ParamId, Tensor<B, 1>>>);
+
+impl<B: AutodiffBackend> SsamRule<B> {
+    /// Steps taken so far.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// Whether the schedule asks for a new mask before the next step.
+    pub fn needs_refresh(&self) -> bool {
+        self.mask.is_none()
+            || (self.config.refresh_every > 0
+                && self.step - self.refreshed_at >= self.config.refresh_every)
+    }
+
+    /// Number of weights the current mask perturbs, and the total.
+    pub fn mask_counts(&self) -> Option<(usize, usize)> {
+        use burn::tensor::ElementConversion;
+        self.mask.as_ref().map(|m| {
+            m.values().fold((0, 0), |(kept, total), t| {
+                let n = t.shape().num_elements();
+                (
+                    kept + t.clone().sum().into_scalar().elem::<f64>().round() as usize,
+                    total + n,
+                )
+            })
+        })
+    }
+
+    /// Recomputes the Fisher mask of `model`: `example(model, i)` returns
+    /// the gradients of the loss of example `i` alone, for
+    /// `i in 0..fisher_samples`. Exactly `round((1 - sparsity) * d)` weights
+    /// are kept (ties broken by position, see `sam_core::rules::fisher_mask`).
+    pub fn refresh_mask<M, F>(&mut self, model: &M, mut example: F) -> Result<(), OptimError>
+    where
+        M: AutodiffModule<B>,
+        F: FnMut(M, usize) -> GradientsParams,
+    {
+        let (list, first) = flatten_gradients::<B, M>(model, example(model.clone(), 0))?;
+        let device = first.tensors[0].device();
+        let mut scores = Flat {
+            tensors: first.tensors.into_iter().map(|g| g.square()).collect(),
+        };
+        for i in 1..self.config.fisher_samples {
+            let g = flatten_like::<B, M>(model, &list, example(model.clone(), i), &device);
+            scores = Flat {
+                tensors: scores
+                    .tensors
+                    .into_iter()
+                    .zip(g.tensors)
+                    .map(|(s, g)| s.add(g.square()))
+                    .collect(),
+            };
+        }
+        // The exact top-k needs every score in one place; this runs once
+        // per refresh, not per step.
+        let mut host = Vec::with_capacity(list.numel());
+        for t in &scores.tensors {
+            let data = t.clone().into_data().convert::<f32>();
+            host.extend_from_slice(data.as_slice::<f32>().map_err(|e| {
+                OptimError::MaskMismatch(format!("cannot read Fisher scores: {e:?}"))
+            })?);
+        }
+        let keep = sam_core::rules::fisher_mask(&host, 1.0 - self.config.sparsity)?;
+        let mut mask = HashMap::with_capacity(list.len());
+        let mut offset = 0;
+        for (id, shape) in list.ids.iter().zip(&list.shapes) {
+            let n = shape.iter().product::<usize>();
+            let values: Vec<f32> = keep[offset..offset + n]
+                .iter()
+                .map(|&k| if k { 1.0 } else { 0.0 })
+                .collect();
+            offset += n;
+            let t = Tensor::<B::InnerBackend, 1>::from_data(TensorData::new(values, [n]), &device);
+            mask.insert(*id, Tensor::from_inner(t));
+        }
+        self.mask = Some(mask);
+        self.refreshed_at = self.step;
+        Ok(())
+    }
+
+    /// Installs a mask directly (0/1 per weight, flattened per parameter).
+    pub fn set_mask(&mut self, mask: HashMap<ParamId, Tensor<B, 1>>) {
+        self.mask = Some(mask);
+        self.refreshed_at = self.step;
+    }
+
+    /// The current mask, if any.
+    pub fn mask(&self) -> Option<&HashMap<ParamId, Tensor<B, 1>>> {
+        self.mask.as_ref()
+    }
+}
+
+impl<B: AutodiffBackend> SharpnessRule<B> for SsamRule<B> {
+    type Record = SsamRecord<B>;
+
+    fn gradients<M, F, P>(
+        &mut self,
+        model: &M,
+        closure: F,
+    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        F: FnMut(M) -> P,
+        P: PassOutput,
+    {
+        let mask = self.mask.as_ref().ok_or(OptimError::MaskMissing)?;
+        let out = ascent_step::<B, M, F, P, _>(
+            model,
+            closure,
+            self.config.rho,
+            self.config.running_stats,
+            self.clipping.as_ref(),
+            |list, g0| {
+                let mut tensors = Vec::with_capacity(list.len());
+                for ((id, shape), g) in list.ids.iter().zip(&list.shapes).zip(&g0.tensors) {
+                    let m = mask.get(id).ok_or_else(|| {
+                        OptimError::MaskMismatch(format!("no mask for parameter {id}"))
+                    })?;
+                    let n = shape.iter().product::<usize>();
+                    if m.shape().num_elements() != n {
+                        return Err(OptimError::MaskMismatch(format!(
+                            "mask of parameter {id} has {} entries, the parameter {n}",
+                            m.shape().num_elements()
+                        )));
+                    }
+                    tensors.push(g.clone().mul(m.clone().inner()));
+                }
+                let step = Flat { tensors };
+                Ok(AscentDirection {
+                    norm: NormValue(step.squared_norm()),
+                    step,
+                })
+            },
+        )?;
+        self.step += 1;
+        Ok(out)
+    }
+
+    fn to_record(&self) -> SsamRecord<B> {
+        (self.step, self.refreshed_at, self.mask.clone())
+    }
+
+    fn load_record(mut self, record: SsamRecord<B>) -> Self {
+        (self.step, self.refreshed_at, self.mask) = record;
+        self
+    }
+}
