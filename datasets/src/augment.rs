@@ -144,22 +144,42 @@ impl AugmentChoice {
     ) {
         let (h, w) = (shape.height, shape.width);
         let plane = shape.plane();
+        // Output columns whose source column is inside the image:
+        // without flip sx = x + dx, with flip sx = w - 1 - x + dx; both give
+        // the contiguous range x_lo..x_hi below.
+        let shift = if self.flip { -self.dx } else { self.dx };
+        let x_lo = (-shift).clamp(0, w as isize) as usize;
+        let x_hi = (w as isize - shift).clamp(0, w as isize) as usize;
+        let x_hi = x_hi.max(x_lo);
         for c in 0..shape.channels {
             let src = &pixels[c * plane..(c + 1) * plane];
             let dst = &mut out[c * plane..(c + 1) * plane];
             let pad_value = pad(c);
             for y in 0..h {
                 let row = &mut dst[y * w..(y + 1) * w];
-                match self.source_y(y, h) {
-                    None => row.fill(pad_value),
-                    Some(sy) => {
-                        let src_row = &src[sy * w..(sy + 1) * w];
-                        for (x, o) in row.iter_mut().enumerate() {
-                            *o = match self.source_x(x, w) {
-                                Some(sx) => f(c, src_row[sx]),
-                                None => pad_value,
-                            };
-                        }
+                let Some(sy) = self.source_y(y, h) else {
+                    row.fill(pad_value);
+                    continue;
+                };
+                let src_row = &src[sy * w..(sy + 1) * w];
+                row[..x_lo].fill(pad_value);
+                row[x_hi..].fill(pad_value);
+                if x_lo == x_hi {
+                    continue;
+                }
+                let inner = &mut row[x_lo..x_hi];
+                // Source columns of x_lo and x_hi - 1.
+                let s_first = self.source_x(x_lo, w).expect("inside");
+                let s_last = self.source_x(x_hi - 1, w).expect("inside");
+                if self.flip {
+                    let s = &src_row[s_last..=s_first];
+                    for (o, &v) in inner.iter_mut().zip(s.iter().rev()) {
+                        *o = f(c, v);
+                    }
+                } else {
+                    let s = &src_row[s_first..=s_last];
+                    for (o, &v) in inner.iter_mut().zip(s) {
+                        *o = f(c, v);
                     }
                 }
             }
@@ -218,6 +238,45 @@ mod tests {
             (0..20).map(|i| a.choice(3, i)).collect::<Vec<_>>(),
             (0..20).map(|i| a.choice(4, i)).collect::<Vec<_>>()
         );
+    }
+
+    /// Straightforward per-pixel definition, to check the row-wise one.
+    fn naive(c: &AugmentChoice, pixels: &[u8], shape: ImageShape) -> Vec<u8> {
+        let (h, w) = (shape.height, shape.width);
+        let mut out = vec![0u8; shape.numel()];
+        for ch in 0..shape.channels {
+            for y in 0..h {
+                for x in 0..w {
+                    let xc = if c.flip { w - 1 - x } else { x } as isize;
+                    let (sy, sx) = (y as isize + c.dy, xc + c.dx);
+                    if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx) {
+                        out[ch * h * w + y * w + x] =
+                            pixels[ch * h * w + sy as usize * w + sx as usize];
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn row_wise_matches_per_pixel_definition() {
+        for (h, w) in [(3, 4), (1, 1), (5, 2), (32, 32)] {
+            let shape = ImageShape::new(2, h, w);
+            let img: Vec<u8> = (0..shape.numel()).map(|i| (i % 251) as u8 + 1).collect();
+            for dy in -6..=6 {
+                for dx in -6..=6 {
+                    for flip in [false, true] {
+                        let c = AugmentChoice { dy, dx, flip };
+                        assert_eq!(
+                            c.apply(&img, shape),
+                            naive(&c, &img, shape),
+                            "{c:?} {h}x{w}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
