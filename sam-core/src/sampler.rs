@@ -117,10 +117,11 @@ pub(crate) fn ln_positive(u: f64) -> f64 {
     let b = u.to_bits();
     let mut e = ((b >> 52) & 0x7ff) as i64 - 1023;
     let mut m = f64::from_bits((b & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
-    if m > SQRT_2 {
-        m *= 0.5;
-        e += 1;
-    }
+    // Branch-free: the comparison is a coin flip on random input, and a
+    // mispredicted branch costs more than the multiply.
+    let big = m > SQRT_2;
+    m *= if big { 0.5 } else { 1.0 };
+    e += i64::from(big);
     let s = (m - 1.0) / (m + 1.0);
     let z = s * s;
     // 1 + z/3 + z^2/5 + ... + z^10/21 by Horner.
@@ -175,13 +176,17 @@ fn gaussian_pair(k: u64, p: u64) -> (f64, f64) {
     let f = ((h2 << 2) >> 11) as f64 * TWO_POW_M53; // [0, 1)
     let a = (f - 0.5) * std::f64::consts::FRAC_PI_2; // [-pi/4, pi/4)
     let (s, c) = sin_cos_small(a);
-    // theta = quadrant * pi/2 + a covers [-pi/4, 7pi/4) uniformly.
-    let (sin_t, cos_t) = match h2 >> 62 {
-        0 => (s, c),
-        1 => (c, -s),
-        2 => (-s, -c),
-        _ => (-c, s),
-    };
+    // theta = q pi/2 + a covers [-pi/4, 7pi/4) uniformly. Quadrants
+    // 0..3 give (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s): swap for
+    // odd q, negate both for q >= 2. Done with selects and a sign-bit XOR
+    // instead of a (randomly taken, so mispredicted) branch.
+    let q = h2 >> 62;
+    let odd = q & 1 == 1;
+    let x = if odd { c } else { s };
+    let y = if odd { -s } else { c };
+    let flip = (q >> 1) << 63;
+    let sin_t = f64::from_bits(x.to_bits() ^ flip);
+    let cos_t = f64::from_bits(y.to_bits() ^ flip);
     (r * cos_t, r * sin_t)
 }
 
