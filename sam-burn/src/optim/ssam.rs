@@ -1,5 +1,5 @@
 //! SSAM-F (Mi et al., 2022): SAM that perturbs only a sparse set of
-//! weights, chosen by a Fisher-information mask: the `1 - sparsity` fraction
+//! weights (perturbation `rho * mask * g0 / ||g0||`), chosen by a Fisher-information mask: the `1 - sparsity` fraction
 //! with the largest summed squared per-example gradients.
 //!
 //! The mask is computed by [`SsamRule::refresh_mask`] from a closure that
@@ -211,6 +211,8 @@ impl<B: AutodiffBackend> SharpnessRule<B> for SsamRule<B> {
             self.config.running_stats,
             self.clipping.as_ref(),
             |list, g0| {
+                // SSAM-F scales by the norm of the full gradient and then
+                // zeroes the unmasked entries (the reference code's order).
                 let mut tensors = Vec::with_capacity(list.len());
                 for ((id, shape), g) in list.ids.iter().zip(&list.shapes).zip(&g0.tensors) {
                     let m = mask.get(id).ok_or_else(|| {
@@ -225,10 +227,9 @@ impl<B: AutodiffBackend> SharpnessRule<B> for SsamRule<B> {
                     }
                     tensors.push(g.clone().mul(m.clone().inner()));
                 }
-                let step = Flat { tensors };
                 Ok(AscentDirection {
-                    norm: NormValue(step.squared_norm()),
-                    step,
+                    norm: NormValue(g0.squared_norm()),
+                    step: Flat { tensors },
                 })
             },
         )?;

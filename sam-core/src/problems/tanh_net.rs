@@ -198,3 +198,20 @@ impl Problem for TanhNet {
         self.start.clone()
     }
 }
+
+impl TanhNet {
+    /// `(samples, inputs, hidden)`.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.samples, self.p, self.h)
+    }
+
+    /// The inputs, row-major `samples x inputs`.
+    pub fn inputs(&self) -> &[f64] {
+        &self.inputs
+    }
+
+    /// The targets, one per sample.
+    pub fn targets(&self) -> &[f64] {
+        &self.targets
+    }
+}
