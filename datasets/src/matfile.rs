@@ -269,8 +269,14 @@ impl<'a> Reader<'a> {
 }
 
 /// Parses the content of one `miMATRIX` element (`buf` is exactly its data).
-/// Returns `None` for arrays that are not numeric.
-fn parse_matrix(buf: &[u8], be: bool, what: &str) -> Result<Option<MatArray>> {
+/// Returns `None` for arrays that are not numeric; otherwise the array with
+/// empty `data` and the range of its real part within `buf` (so the caller
+/// can move the bytes out of a buffer it owns instead of copying them).
+fn parse_matrix(
+    buf: &[u8],
+    be: bool,
+    what: &str,
+) -> Result<Option<(MatArray, std::ops::Range<usize>)>> {
     let mut r = Reader {
         buf,
         pos: 0,
@@ -328,15 +334,18 @@ fn parse_matrix(buf: &[u8], be: bool, what: &str) -> Result<Option<MatArray>> {
             real.len, real.mi_type
         )));
     }
-    Ok(Some(MatArray {
-        name,
-        class,
-        complex,
-        dims,
-        mi_type: real.mi_type,
-        data: r.data(&real).to_vec(),
-        big_endian: be,
-    }))
+    Ok(Some((
+        MatArray {
+            name,
+            class,
+            complex,
+            dims,
+            mi_type: real.mi_type,
+            data: Vec::new(),
+            big_endian: be,
+        },
+        real.start..real.start + real.len,
+    )))
 }
 
 /// Reads every numeric variable of a level-5 MAT-file.
@@ -385,12 +394,13 @@ pub fn read(bytes: &[u8], what: &str) -> Result<Vec<MatArray>> {
         let el = r.element(ty != MI_COMPRESSED)?;
         match el.mi_type {
             MI_MATRIX => {
-                if let Some(a) = parse_matrix(r.data(&el), be, what)? {
+                if let Some((mut a, range)) = parse_matrix(r.data(&el), be, what)? {
+                    a.data = r.data(&el)[range].to_vec();
                     arrays.push(a);
                 }
             }
             MI_COMPRESSED => {
-                let inflated = inflate(r.data(&el), be, what)?;
+                let mut inflated = inflate(r.data(&el), be, what)?;
                 let mut inner = Reader {
                     buf: &inflated,
                     pos: 0,
@@ -404,7 +414,12 @@ pub fn read(bytes: &[u8], what: &str) -> Result<Vec<MatArray>> {
                         m.mi_type
                     )));
                 }
-                if let Some(a) = parse_matrix(inner.data(&m), be, what)? {
+                if let Some((mut a, range)) = parse_matrix(inner.data(&m), be, what)? {
+                    // Move the (possibly huge) real part out of the inflated
+                    // buffer without a second allocation.
+                    inflated.truncate(m.start + range.end);
+                    inflated.drain(..m.start + range.start);
+                    a.data = inflated;
                     arrays.push(a);
                 }
             }
