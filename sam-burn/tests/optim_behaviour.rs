@@ -415,3 +415,32 @@ fn frozen_parameters_are_neither_perturbed_nor_updated() {
         .unwrap_err();
     assert!(matches!(failure.error, OptimError::NoGradients));
 }
+
+#[test]
+fn learner_optimizer_records_the_shared_rule() {
+    let data = identity_quadratic();
+    let make = || {
+        UniversalSamConfig::new(Preset::Trace)
+            .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+            .unwrap()
+            .into_learner()
+    };
+    let (rule, optim) = make();
+    let mut model = data.model(&[1.0, 2.0], &device());
+    let mut optim = optim;
+    for _ in 0..3 {
+        let out = rule
+            .gradients(&model, |m: QuadraticModel<Ad>| {
+                let loss = data.loss(&m);
+                loss_and_grads(&m, loss)
+            })
+            .unwrap();
+        model = optim.step(0.1, model, out.grads);
+    }
+    let record = optim.to_record();
+    assert_eq!(record.1, 3, "three steps keyed the noise");
+
+    let (fresh_rule, fresh_optim) = make();
+    let _restored = fresh_optim.load_record(record);
+    assert_eq!(fresh_rule.with(|r| r.step_count()), 3);
+}
