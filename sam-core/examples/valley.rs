@@ -90,7 +90,14 @@ pub fn demo(steps: u64, landing: u64, seed: u64) -> sam_core::Result<Vec<Row>> {
     methods()
         .into_iter()
         .map(|(name, method)| {
-            let mid = run(&problem, &problem.initial_point(), &method, &cfg, steps, seed)?;
+            let mid = run(
+                &problem,
+                &problem.initial_point(),
+                &method,
+                &cfg,
+                steps,
+                seed,
+            )?;
             let end = run(&problem, &mid.w, &Method::Sgd, &cfg, landing, seed)?;
             let h = problem.hessian(&end.w);
             Ok(Row {
@@ -107,7 +114,9 @@ pub fn demo(steps: u64, landing: u64, seed: u64) -> sam_core::Result<Vec<Row>> {
 
 fn main() -> sam_core::Result<()> {
     let (steps, landing, seed) = (1500, 500, 0);
-    println!("L(a, b) = (ab - 1)^2 / 2 from (2.5, 0.2): {steps} steps (lr {LR}, rho {RHO}, n {SAMPLES}) + {landing} GD steps\n");
+    println!(
+        "L(a, b) = (ab - 1)^2 / 2 from (2.5, 0.2): {steps} steps (lr {LR}, rho {RHO}, n {SAMPLES}) + {landing} GD steps\n"
+    );
     println!(
         "{:<10} {:>8} {:>8} {:>10} {:>8} {:>8} {:>10}",
         "method", "a", "b", "loss", "tr H", "|H|_F", "det H"
@@ -118,7 +127,11 @@ fn main() -> sam_core::Result<()> {
             r.method, r.point[0], r.point[1], r.loss, r.trace, r.frobenius, r.det
         );
     }
-    println!("\nThe flattest minimum is a = b = 1 (tr H = |H|_F = 2); GD keeps a^2 - b^2 = 6.21 (tr H = 6.52).");
-    println!("Det H is 0 at every minimum: Det-SAM's pull here comes from its finite cube (S ~ 1 + c^2 tr H / 6).");
+    println!(
+        "\nThe flattest minimum is a = b = 1 (tr H = |H|_F = 2); GD keeps a^2 - b^2 = 6.21 (tr H = 6.52)."
+    );
+    println!(
+        "Det H is 0 at every minimum: Det-SAM's pull here comes from its finite cube (S ~ 1 + c^2 tr H / 6)."
+    );
     Ok(())
 }

@@ -10,65 +10,21 @@
 //! 11%, still leaving 4 SEs). Each test also checks that its tolerance is
 //! tight enough to tell the target from the nearest wrong answer.
 
-use sam_core::estimator::{Estimator, Scaling};
+mod common;
+
+use common::{batch_means, check, samples_at};
 use sam_core::measure::Measure;
 use sam_core::presets::{Det, Frob, Moments, Trace};
-use sam_core::problems::{Problem, Quadratic, determinant, trace_of_power};
-use sam_core::reference::direction;
+use sam_core::problems::{Quadratic, determinant, trace_of_power};
 use sam_core::sampler::Sampler;
 
-const BATCHES: usize = 40;
-const Z: f64 = 5.0;
-
-/// `x_i` of `n` samples of `measure`'s directions at the minimiser (0).
+/// `x_i` of `n` samples at the minimiser.
 fn samples(q: &Quadratic, measure: &dyn Measure, rho: f64, n: usize, seed: u64) -> Vec<f64> {
-    let est = Estimator::new(measure, rho, 1.0, Scaling::Exact).unwrap();
-    let w = q.minimiser().to_vec();
-    let l0 = q.loss(&w);
-    (0..n as u32)
-        .map(|i| {
-            let d = direction(q, measure, seed, 0, i);
-            let wi: Vec<f64> = w.iter().zip(&d).map(|(w, d)| w + rho * d).collect();
-            est.normalised_difference(l0, q.loss(&wi))
-        })
-        .collect()
-}
-
-/// A statistic of the whole sample, and its standard error from batch
-/// means.
-struct Mc {
-    value: f64,
-    se: f64,
-}
-
-fn batch_means(n: usize, stat: impl Fn(std::ops::Range<usize>) -> f64) -> Mc {
-    let size = n / BATCHES;
-    let batch: Vec<f64> = (0..BATCHES).map(|b| stat(b * size..(b + 1) * size)).collect();
-    let mean = batch.iter().sum::<f64>() / BATCHES as f64;
-    let var = batch.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (BATCHES as f64 - 1.0);
-    Mc {
-        value: stat(0..size * BATCHES),
-        se: (var / BATCHES as f64).sqrt(),
-    }
+    samples_at(q, q.minimiser(), measure, rho, n, seed)
 }
 
 fn evaluate(measure: &dyn Measure, xs: &[f64]) -> f64 {
     measure.evaluate(xs).unwrap().value
-}
-
-fn check(name: &str, mc: &Mc, target: f64, nearest_wrong: f64) {
-    assert!(
-        (mc.value - target).abs() < Z * mc.se,
-        "{name}: estimate {} vs target {target} (SE {})",
-        mc.value,
-        mc.se
-    );
-    // The test must be able to fail: the wrong answer lies outside.
-    assert!(
-        (nearest_wrong - target).abs() > 2.0 * Z * mc.se,
-        "{name}: tolerance {} too loose to tell {target} from {nearest_wrong}",
-        Z * mc.se
-    );
 }
 
 fn quadratic() -> Quadratic {

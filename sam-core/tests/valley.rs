@@ -22,14 +22,21 @@ fn sam_variants_end_at_flatter_minima_than_gd() {
         // the round-off of ab - 1).
         assert!(r.trace >= 2.0 - 1e-9, "{}: tr H {}", r.method, r.trace);
         assert!(r.det.abs() < 1e-9, "{}: det H {}", r.method, r.det);
-        assert!((r.frobenius - r.trace).abs() < 1e-9, "rank one: |H|_F = tr H");
+        assert!(
+            (r.frobenius - r.trace).abs() < 1e-9,
+            "rank one: |H|_F = tr H"
+        );
     }
     // GD: gradient flow conserves a^2 - b^2 = 6.21, ending at
     // tr H = sqrt(6.21^2 + 4) = 6.524; the O(lr) discretisation error of
     // lr = 0.05 stays well inside 2%.
     let gd = &rows[0];
     let flow = (6.21f64.powi(2) + 4.0).sqrt();
-    assert!((gd.trace - flow).abs() < 0.02 * flow, "GD tr H {}", gd.trace);
+    assert!(
+        (gd.trace - flow).abs() < 0.02 * flow,
+        "GD tr H {}",
+        gd.trace
+    );
     // The SAM variants drift along the valley to a = b = 1 (tr H = 2);
     // after 600 noisy steps they must be within 25% of it, against GD's
     // 226% above.
