@@ -26,7 +26,7 @@
 //! - [`estimator`]: losses in, sharpness and coefficients out (directly or
 //!   streamed into a few buffers);
 //! - [`rules`]: SAM and ASAM perturbations, SSAM's Fisher mask;
-//! - [`problems`] and [`reference`]: analytic problems with exact Hessians
+//! - [`problems`] and [`reference`](mod@reference): analytic problems with exact Hessians
 //!   and f64 reference steps of every method.
 //!
 //! # Example
