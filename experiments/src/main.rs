@@ -1,1 +1,568 @@
-fn main() {}
+//! `usam`: run the universal-SAM paper's studies.
+//!
+//! Exit codes: 0 success, 1 a run failed, 2 invalid flags or configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use experiments::backend::BackendKind;
+use experiments::bench::{self, BenchOptions};
+use experiments::config::{ConfigError, Schedule, TrainConfig};
+use experiments::demo::{DemoOptions, run_demo};
+use experiments::models::ModelKind;
+use experiments::sweep::{self, RunStatus, SweepConfig};
+use experiments::train::{RunError, RunOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "usam",
+    version,
+    about = "Universal sharpness-aware minimization experiments on Burn"
+)]
+struct Cli {
+    /// Log level filter (error, warn, info, debug); also RUST_LOG.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the MNIST MLP on the bundled digits with SGD, SAM, Trace-,
+    /// Frob- and Det-SAM, and compare accuracy and Hessian metrics.
+    Demo(DemoArgs),
+    /// Train one model (flags override --config; --set overrides both).
+    Train(Box<TrainArgs>),
+    /// Evaluate a run's checkpoint on the test and training sets.
+    Eval(RunArgs),
+    /// Measure a run's Hessian: trace, Frobenius norm, top eigenvalues,
+    /// log-determinant.
+    Hessian(HessianArgs),
+    /// Run a grid of trainings from a sweep file (resumable).
+    Sweep(SweepArgs),
+    /// Print the paper-style table of a sweep's results.
+    Table(TableArgs),
+    /// Print optimizer benchmark figures.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Output directory (a fresh sibling is used if it exists).
+    #[arg(long, default_value = "runs/demo")]
+    out: PathBuf,
+    /// Epochs per method.
+    #[arg(long, default_value_t = 8)]
+    epochs: usize,
+    /// Backend: cpu, ndarray, wgpu, cuda.
+    #[arg(long, default_value = "cpu")]
+    backend: BackendKind,
+    /// Comma-separated methods.
+    #[arg(long, value_delimiter = ',', default_value = "sgd,sam,trace,frob,det")]
+    methods: Vec<String>,
+    /// Cap on steps per epoch (quick checks).
+    #[arg(long)]
+    steps_per_epoch: Option<usize>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// TOML configuration file (see configs/).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output directory (must not exist or be empty, unless --resume).
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Dataset: mnist-10k, mnist, fashion-mnist, cifar10, cifar100, cifar100-coarse, svhn, folder:<path>.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Where datasets are cached.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Fraction of training labels corrupted.
+    #[arg(long)]
+    label_noise: Option<f64>,
+    /// Fraction of the training set kept.
+    #[arg(long)]
+    data_fraction: Option<f64>,
+    /// Model: mlp, cnn, resnet18, wrn28-10, vgg16-bn.
+    #[arg(long)]
+    model: Option<ModelKind>,
+    /// Method: sgd, sam, asam, ssam, trace, frob, det, moments1..3.
+    #[arg(long)]
+    method: Option<String>,
+    /// Perturbation radius.
+    #[arg(long)]
+    rho: Option<f64>,
+    /// Sharpness weight.
+    #[arg(long)]
+    lambda: Option<f64>,
+    /// Noise draws per step.
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Base optimizer: sgd, adam, adamw.
+    #[arg(long)]
+    base: Option<String>,
+    /// Initial learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Schedule: constant, multistep, cosine.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Multistep milestones (epochs), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    milestones: Vec<usize>,
+    /// Multistep factor.
+    #[arg(long, default_value_t = 0.1)]
+    gamma: f64,
+    /// Epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Backend: cpu, ndarray, wgpu, cuda.
+    #[arg(long)]
+    backend: Option<BackendKind>,
+    /// Device index.
+    #[arg(long)]
+    device: Option<usize>,
+    /// Hessian metrics every N epochs.
+    #[arg(long)]
+    hessian_every: Option<usize>,
+    /// Override any field: key=value (dotted path, TOML value).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Print the effective configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A run's output directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// Backend to evaluate on (default: the run's).
+    #[arg(long)]
+    backend: Option<BackendKind>,
+}
+
+#[derive(Args)]
+struct HessianArgs {
+    /// A run's output directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// Backend (default: the run's).
+    #[arg(long)]
+    backend: Option<BackendKind>,
+    /// Training examples the loss averages over.
+    #[arg(long, default_value_t = 1280)]
+    samples: usize,
+    /// Probes for trace and Frobenius norm (at most).
+    #[arg(long, default_value_t = 64)]
+    probes: usize,
+    /// Top eigenvalues by Lanczos (0 to skip).
+    #[arg(long, default_value_t = 5)]
+    top_k: usize,
+    /// Also estimate log|det H| by stochastic Lanczos quadrature.
+    #[arg(long)]
+    log_det: bool,
+    /// Write the result as JSON here (default: hessian.json in the run).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// Sweep file (see configs/paper-table.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Output root.
+    #[arg(long)]
+    out: PathBuf,
+    /// List the runs and their status without training.
+    #[arg(long)]
+    dry_run: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct TableArgs {
+    /// A sweep's output root.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Also write CSV here.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Also write Markdown here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// steps (step times) or memory (peak memory per method).
+    #[arg(value_parser = ["steps", "memory", "memory-probe"])]
+    what: String,
+    /// Model.
+    #[arg(long, default_value = "mlp")]
+    model: ModelKind,
+    /// Backend.
+    #[arg(long, default_value = "cpu")]
+    backend: BackendKind,
+    /// Device index.
+    #[arg(long, default_value_t = 0)]
+    device: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Warm-up steps.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Methods, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "sgd,sam,trace,frob,det")]
+    methods: Vec<String>,
+}
+
+/// A failure, with the exit code it maps to.
+enum Failure {
+    Usage(String),
+    Run(String),
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Config(c) => Failure::Usage(c.to_string()),
+            RunError::Output(o) => Failure::Usage(o.to_string()),
+            other => Failure::Run(other.to_string()),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Demo(a) => demo(a),
+        Command::Train(a) => train(*a),
+        Command::Eval(a) => eval(a),
+        Command::Hessian(a) => hessian(a),
+        Command::Sweep(a) => sweep_cmd(a),
+        Command::Table(a) => table(a),
+        Command::Bench(a) => bench_cmd(a),
+    }
+}
+
+fn demo(a: DemoArgs) -> Result<(), Failure> {
+    let options = DemoOptions {
+        out: a.out,
+        epochs: a.epochs.max(1),
+        backend: a.backend,
+        methods: a.methods,
+        progress: !a.quiet,
+        steps_per_epoch: a.steps_per_epoch,
+        ..DemoOptions::default()
+    };
+    let report = run_demo(&options)?;
+    println!("{}", report.table);
+    println!(
+        "results, curves and checkpoints in {} (demo.md, demo.png)",
+        report.dir.display()
+    );
+    Ok(())
+}
+
+fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
+    let mut c = match &a.config {
+        Some(path) => TrainConfig::from_file(path)?,
+        None => TrainConfig::default(),
+    };
+    macro_rules! set {
+        ($field:expr, $value:expr) => {
+            if let Some(v) = $value.clone() {
+                $field = v;
+            }
+        };
+    }
+    set!(c.dataset, a.dataset);
+    if a.data_dir.is_some() {
+        c.data_dir = a.data_dir.clone();
+    }
+    set!(c.label_noise, a.label_noise);
+    set!(c.data_fraction, a.data_fraction);
+    set!(c.model, a.model);
+    set!(c.optimizer.method, a.method);
+    if a.rho.is_some() {
+        c.optimizer.rho = a.rho;
+    }
+    if a.lambda.is_some() {
+        c.optimizer.lambda = a.lambda;
+    }
+    if a.samples.is_some() {
+        c.optimizer.samples = a.samples;
+    }
+    if let Some(base) = &a.base {
+        c = c.with_overrides(&[format!("base.kind=\"{base}\"")])?;
+    }
+    set!(c.base.lr, a.lr);
+    if let Some(s) = &a.schedule {
+        c.schedule = match s.as_str() {
+            "constant" => Schedule::Constant,
+            "multistep" => Schedule::Multistep {
+                milestones: if a.milestones.is_empty() {
+                    vec![50, 100, 150]
+                } else {
+                    a.milestones.clone()
+                },
+                gamma: a.gamma,
+            },
+            "cosine" => Schedule::Cosine { min_lr: 0.0 },
+            other => {
+                return Err(Failure::Usage(format!(
+                    "unknown schedule `{other}` (expected constant, multistep or cosine)"
+                )));
+            }
+        };
+    }
+    set!(c.epochs, a.epochs);
+    set!(c.batch_size, a.batch_size);
+    set!(c.seed, a.seed);
+    set!(c.backend, a.backend);
+    set!(c.device, a.device);
+    set!(c.hessian_every, a.hessian_every);
+    let c = c.with_overrides(&a.sets)?;
+    c.validate()?;
+    Ok(c)
+}
+
+fn train(a: TrainArgs) -> Result<(), Failure> {
+    let cfg = train_config(&a)?;
+    if a.print_config {
+        print!("{}", cfg.to_toml());
+        return Ok(());
+    }
+    let summary = experiments::train::run(
+        cfg,
+        RunOptions {
+            out: a.out.clone(),
+            resume: a.resume,
+            progress: !a.quiet,
+        },
+    )?;
+    println!(
+        "{} on {}: test accuracy {:.2}% (best {:.2}%), results in {}",
+        summary.method,
+        summary.dataset,
+        100.0 * summary.final_test.accuracy,
+        100.0 * summary.best_test_accuracy,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn eval(a: RunArgs) -> Result<(), Failure> {
+    let result = experiments::inspect::evaluate_run(&a.run, a.backend)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).expect("serialises")
+    );
+    Ok(())
+}
+
+fn hessian(a: HessianArgs) -> Result<(), Failure> {
+    let options = experiments::inspect::HessianOptions {
+        samples: a.samples,
+        probes: a.probes,
+        top_k: a.top_k,
+        log_det: a.log_det,
+    };
+    let report = experiments::inspect::hessian_run(&a.run, a.backend, &options)?;
+    let json = serde_json::to_string_pretty(&report).expect("serialises");
+    let path = a.json.unwrap_or_else(|| a.run.join("hessian.json"));
+    experiments::output::write_atomic(&path, json.as_bytes())
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    println!("{json}");
+    Ok(())
+}
+
+fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
+    let sweep = SweepConfig::from_file(&a.config)?;
+    let runs = sweep.runs(&a.out)?;
+    let total = runs.len();
+    for (i, run) in runs.into_iter().enumerate() {
+        let status = sweep::status(&run.dir);
+        println!("[{}/{total}] {} ({status:?})", i + 1, run.dir.display());
+        if a.dry_run || status == RunStatus::Done {
+            continue;
+        }
+        let summary = experiments::train::run(
+            run.config,
+            RunOptions {
+                out: run.dir.clone(),
+                resume: status == RunStatus::Resume,
+                progress: !a.quiet,
+            },
+        )?;
+        println!(
+            "    test accuracy {:.2}%",
+            100.0 * summary.final_test.accuracy
+        );
+    }
+    if !a.dry_run {
+        let cells = sweep::collect(&a.out).map_err(|e| Failure::Run(e.to_string()))?;
+        println!("\n{}", sweep::markdown(&cells));
+    }
+    Ok(())
+}
+
+fn table(a: TableArgs) -> Result<(), Failure> {
+    let cells = sweep::collect(&a.dir)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", a.dir.display())))?;
+    if cells.is_empty() {
+        return Err(Failure::Usage(format!(
+            "no summary.json under {}",
+            a.dir.display()
+        )));
+    }
+    let md = sweep::markdown(&cells);
+    let csv = sweep::csv(&cells);
+    print!("{md}");
+    for (path, text) in [(&a.markdown, &md), (&a.csv, &csv)] {
+        if let Some(p) = path {
+            experiments::output::write_atomic(p, text.as_bytes())
+                .map_err(|e| Failure::Run(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+fn bench_cmd(a: BenchArgs) -> Result<(), Failure> {
+    let options = BenchOptions {
+        model: a.model,
+        backend: a.backend,
+        device: a.device,
+        batch: a.batch,
+        steps: a.steps,
+        warmup: a.warmup,
+        methods: a.methods.clone(),
+    };
+    match a.what.as_str() {
+        "steps" => {
+            let rows = bench::step_timings(options.clone())?;
+            print!("{}", bench::timing_table(&rows, &options));
+        }
+        "memory-probe" => {
+            let (peak, params) = bench::memory_probe(options)?;
+            println!("PEAK_RSS {peak} PARAMS {params}");
+        }
+        _ => {
+            print!("{}", memory_table(&a)?);
+        }
+    }
+    Ok(())
+}
+
+/// Runs each method in its own process (peak memory is per process).
+fn memory_table(a: &BenchArgs) -> Result<String, Failure> {
+    let exe = std::env::current_exe().map_err(|e| Failure::Run(e.to_string()))?;
+    let mut rows = Vec::new();
+    for method in &a.methods {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "memory-probe", "--model", &a.model.to_string()])
+            .args([
+                "--backend",
+                &a.backend.to_string(),
+                "--device",
+                &a.device.to_string(),
+            ])
+            .args([
+                "--batch",
+                &a.batch.to_string(),
+                "--steps",
+                &a.steps.to_string(),
+            ])
+            .args(["--warmup", "0", "--methods", method])
+            .output()
+            .map_err(|e| Failure::Run(e.to_string()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let (peak, params) = match fields.as_slice() {
+            ["PEAK_RSS", p, "PARAMS", n, ..] => (
+                p.parse::<f64>().unwrap_or(f64::NAN),
+                n.parse::<f64>().unwrap_or(f64::NAN),
+            ),
+            _ => {
+                return Err(Failure::Run(format!(
+                    "memory probe for {method} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+        };
+        rows.push((method.clone(), peak, params));
+    }
+    let base = rows
+        .iter()
+        .find(|r| r.0 == "sgd")
+        .map(|r| r.1)
+        .unwrap_or(f64::NAN);
+    let mut out = format!(
+        "model {}, backend {}, batch {}, {} steps per process; peak RSS (VmHWM)\n\n| method | peak MiB | excess over SGD (MiB) | excess / parameter bytes |\n|---|---|---|---|\n",
+        a.model, a.backend, a.batch, a.steps
+    );
+    for (method, peak, params) in rows {
+        let excess = peak - base;
+        out.push_str(&format!(
+            "| {method} | {:.1} | {:.1} | {:.2} |\n",
+            peak / 1048576.0,
+            excess / 1048576.0,
+            excess / (4.0 * params)
+        ));
+    }
+    Ok(out)
+}

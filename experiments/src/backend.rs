@@ -1,0 +1,123 @@
+//! The compute backend, chosen at run time.
+//!
+//! Everything generic in this crate is written once over an inner backend
+//! `B` (training runs on `Autodiff<B>`, Hessian products on
+//! `Autodiff<Autodiff<B>>`); [`dispatch`] instantiates it for the backend
+//! named on the command line.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::backend::Backend;
+
+/// A backend the CLI can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Burn's Flex CPU backend (multi-threaded, SIMD): the default.
+    #[default]
+    Cpu,
+    /// Burn's ndarray CPU backend.
+    Ndarray,
+    /// wgpu: Vulkan, Metal, DirectX or WebGPU (Mesa's lavapipe on a CPU).
+    Wgpu,
+    /// NVIDIA CUDA (needs the `cuda` feature at build time).
+    Cuda,
+}
+
+impl BackendKind {
+    /// Every kind, for help texts.
+    pub const ALL: [BackendKind; 4] = [Self::Cpu, Self::Ndarray, Self::Wgpu, Self::Cuda];
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Ndarray => "ndarray",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" | "flex" => Ok(Self::Cpu),
+            "ndarray" => Ok(Self::Ndarray),
+            "wgpu" | "vulkan" | "metal" => Ok(Self::Wgpu),
+            "cuda" => Ok(Self::Cuda),
+            other => Err(format!(
+                "unknown backend `{other}` (expected one of: cpu, ndarray, wgpu, cuda)"
+            )),
+        }
+    }
+}
+
+/// Why a backend cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// CUDA was requested from a binary built without it.
+    #[error(
+        "this binary was built without CUDA support: rebuild with `cargo build --release -p experiments --features cuda`"
+    )]
+    CudaNotBuilt,
+}
+
+/// A computation generic over the inner backend (see [`dispatch`]).
+pub trait BackendTask {
+    /// What the task returns.
+    type Output;
+    /// Runs on backend `B` with `device`.
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output;
+}
+
+/// Runs `task` on the chosen backend and device index.
+pub fn dispatch<T: BackendTask>(
+    kind: BackendKind,
+    device_index: usize,
+    task: T,
+) -> Result<T::Output, BackendError> {
+    match kind {
+        BackendKind::Cpu => Ok(task.run::<burn::backend::Flex>(Default::default())),
+        BackendKind::Ndarray => Ok(task.run::<burn::backend::NdArray>(Default::default())),
+        BackendKind::Wgpu => {
+            use burn::backend::wgpu::WgpuDevice;
+            // Index 0 means "the best device wgpu finds"; others pick the
+            // n-th discrete GPU.
+            let device = match device_index {
+                0 => WgpuDevice::DefaultDevice,
+                i => WgpuDevice::DiscreteGpu(i - 1),
+            };
+            Ok(task.run::<burn::backend::Wgpu>(device))
+        }
+        BackendKind::Cuda => run_cuda(device_index, task),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda<T: BackendTask>(index: usize, task: T) -> Result<T::Output, BackendError> {
+    use burn::backend::cuda::CudaDevice;
+    Ok(task.run::<burn::backend::Cuda>(CudaDevice::new(index)))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda<T: BackendTask>(_index: usize, _task: T) -> Result<T::Output, BackendError> {
+    Err(BackendError::CudaNotBuilt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for kind in BackendKind::ALL {
+            assert_eq!(kind.to_string().parse::<BackendKind>(), Ok(kind));
+        }
+        assert!("tpu".parse::<BackendKind>().is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! `usam bench`: figures for the optimizers, printed, never asserted.
+//!
+//! - `steps`: median step time of SGD, SAM, Trace-, Frob- (n = 2) and
+//!   Det-SAM on a synthetic batch, each one's ratio to SGD, and that ratio
+//!   divided by the forward-backward passes the method needs (target:
+//!   at most 1.05).
+//! - `memory`: peak resident memory of a few steps of each method, each in
+//!   a fresh process (the peak is per process), and the excess over SGD in
+//!   units of the model's parameter bytes.
+
+use std::time::Instant;
+
+use burn::backend::Autodiff;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
+
+use crate::backend::{BackendKind, BackendTask, dispatch};
+use crate::config::{BaseSettings, OptimizerSettings};
+use crate::models::{ModelConfig, ModelKind};
+use crate::optimizer::{BaseOptimizer, method_config};
+use crate::train::RunError;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Architecture.
+    pub model: ModelKind,
+    /// Backend.
+    pub backend: BackendKind,
+    /// Device index.
+    pub device: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Timed steps per method.
+    pub steps: usize,
+    /// Untimed warm-up steps (kernel compilation, allocator warm-up).
+    pub warmup: usize,
+    /// Methods.
+    pub methods: Vec<String>,
+}
+
+/// One method's timing.
+#[derive(Debug, Clone)]
+pub struct StepTiming {
+    /// Method.
+    pub method: String,
+    /// Forward-backward passes per step.
+    pub passes: usize,
+    /// Median seconds per step.
+    pub median: f64,
+    /// Fastest step.
+    pub min: f64,
+}
+
+/// The input shape and classes a model is benchmarked with.
+pub fn input_shape(model: ModelKind) -> (usize, usize, usize) {
+    match model {
+        ModelKind::Mlp => (1, 28, 10),
+        _ => (3, 32, 10),
+    }
+}
+
+fn settings(method: &str) -> OptimizerSettings {
+    OptimizerSettings {
+        method: method.into(),
+        ..Default::default()
+    }
+}
+
+struct StepsTask(BenchOptions);
+
+impl BackendTask for StepsTask {
+    type Output = Result<Vec<StepTiming>, RunError>;
+
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        let o = self.0;
+        let (channels, size, classes) = input_shape(o.model);
+        B::seed(&device, 7);
+        let images = Tensor::<Autodiff<B>, 4>::random(
+            [o.batch, channels, size, size],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let targets = Tensor::<Autodiff<B>, 1, Int>::from_data(
+            burn::tensor::TensorData::new(
+                (0..o.batch)
+                    .map(|i| (i % classes) as i64)
+                    .collect::<Vec<_>>(),
+                [o.batch],
+            ),
+            &device,
+        );
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let mut rows = Vec::new();
+        for method in &o.methods {
+            let config = method_config(&settings(method), 7)?;
+            B::seed(&device, 7);
+            let mut model =
+                ModelConfig::new(o.model, classes, channels, size).init::<Autodiff<B>>(&device)?;
+            let mut optim = config
+                .init(BaseOptimizer::new(&BaseSettings::default()))
+                .map_err(|e| crate::config::ConfigError::Invalid {
+                    field: "optimizer",
+                    value: method.clone(),
+                    reason: e.to_string(),
+                })?;
+            let mut times = Vec::with_capacity(o.steps);
+            for i in 0..o.warmup + o.steps {
+                let t0 = Instant::now();
+                let (next, report) = optim
+                    .step(0.01, model, |m: crate::models::Model<Autodiff<B>>| {
+                        let loss = loss_fn.forward(m.forward(images.clone()), targets.clone());
+                        // Reading the loss synchronises the device, so the
+                        // clock measures finished work.
+                        let v = loss.clone().into_scalar().elem::<f64>();
+                        (v, GradientsParams::from_grads(loss.backward(), &m))
+                    })
+                    .map_err(|f| RunError::Step {
+                        epoch: 0,
+                        step: i,
+                        source: f.error,
+                    })?;
+                model = next;
+                // The base step is lazy on some backends: force it.
+                let _ = model.num_params();
+                sync_model(&model);
+                if i >= o.warmup {
+                    times.push(t0.elapsed().as_secs_f64());
+                }
+                let _ = report;
+            }
+            times.sort_by(f64::total_cmp);
+            rows.push(StepTiming {
+                method: method.clone(),
+                passes: config.passes_per_step(),
+                median: times[times.len() / 2],
+                min: times[0],
+            });
+        }
+        Ok(rows)
+    }
+}
+
+/// Reads one weight so queued updates finish before the clock stops.
+fn sync_model<B: burn::tensor::backend::AutodiffBackend>(model: &crate::models::Model<B>) {
+    struct First(bool);
+    impl<B: Backend> burn::module::ModuleVisitor<B> for First {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<B, D>>) {
+            if !self.0 {
+                self.0 = true;
+                let _ = p.val().flatten::<1>(0, D - 1).slice([0..1]).into_data();
+            }
+        }
+    }
+    model.visit(&mut First(false));
+}
+
+/// Times every method; see the module docs.
+pub fn step_timings(options: BenchOptions) -> Result<Vec<StepTiming>, RunError> {
+    if options.steps == 0 {
+        return Err(crate::config::ConfigError::Invalid {
+            field: "steps",
+            value: "0".into(),
+            reason: "at least one timed step".into(),
+        }
+        .into());
+    }
+    dispatch(options.backend, options.device, StepsTask(options.clone()))?
+}
+
+/// The step-time table.
+pub fn timing_table(rows: &[StepTiming], options: &BenchOptions) -> String {
+    let base = rows
+        .iter()
+        .find(|r| r.method == "sgd")
+        .map(|r| r.median)
+        .unwrap_or(f64::NAN);
+    let mut out = format!(
+        "model {}, backend {}, batch {}, {} timed steps after {} warm-up\n\n| method | passes | median step (ms) | ratio to SGD | ratio / passes |\n|---|---|---|---|---|\n",
+        options.model, options.backend, options.batch, options.steps, options.warmup
+    );
+    for r in rows {
+        let ratio = r.median / base;
+        out.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} | {:.3} |\n",
+            r.method,
+            r.passes,
+            1e3 * r.median,
+            ratio,
+            ratio / r.passes as f64
+        ));
+    }
+    out
+}
+
+/// Peak resident set size of this process, in bytes (Linux; `None`
+/// elsewhere).
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Runs a few steps of one method and reports (peak RSS, parameters): the
+/// body of one `memory` child process.
+pub fn memory_probe(options: BenchOptions) -> Result<(u64, usize), RunError> {
+    let params = {
+        let (c, s, k) = input_shape(options.model);
+        ModelConfig::new(options.model, k, c, s)
+            .init::<burn::backend::NdArray>(&Default::default())?
+            .num_params()
+    };
+    step_timings(options)?;
+    Ok((peak_rss().unwrap_or(0), params))
+}

@@ -1,0 +1,207 @@
+//! The data side of a run: the dataset with its regime applied, and
+//! reproducible epochs (order and augmentation depend only on the seed and
+//! the epoch, so a resumed run sees exactly the batches it would have seen).
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::tensor::backend::Backend;
+use datasets::{
+    Augmentation, DatasetKind, ImageBatch, ImageBatcher, ImageDataset, LabelNoise, Limit,
+    LoadOptions, Normalization, Regime,
+};
+
+use crate::config::{Subset, TrainConfig};
+
+/// Why the data could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// Loading or a regime failed (the message names files and fixes).
+    #[error(transparent)]
+    Dataset(#[from] datasets::Error),
+    /// The dataset name does not parse.
+    #[error("unknown dataset `{0}`")]
+    UnknownDataset(String),
+}
+
+/// A run's data.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    /// The dataset kind.
+    pub kind: DatasetKind,
+    /// Training set after the regime (possibly a subset, possibly noisy).
+    pub train: ImageDataset,
+    /// Test set.
+    pub test: ImageDataset,
+    /// Per training index: whether its label was corrupted.
+    pub corrupted: Vec<bool>,
+    /// Per training index: the label before corruption.
+    pub original_labels: Vec<u16>,
+    /// Per-channel normalisation.
+    pub normalization: Normalization,
+    /// Training augmentation, if any.
+    pub augmentation: Option<Augmentation>,
+}
+
+impl RunData {
+    /// Loads the configured dataset and applies the regime.
+    pub fn load(cfg: &TrainConfig) -> Result<Self, DataError> {
+        let kind: DatasetKind = cfg
+            .dataset
+            .parse()
+            .map_err(|_| DataError::UnknownDataset(cfg.dataset.clone()))?;
+        let mut options = LoadOptions::default();
+        if let Some(dir) = &cfg.data_dir {
+            options = options.with_cache_dir(dir.clone());
+        }
+        options.allow_download = cfg.download;
+        let split = datasets::load(&kind, &options)?;
+        let limit = (cfg.data_fraction < 1.0).then(|| match cfg.subset {
+            Subset::Prefix => Limit::Prefix {
+                fraction: cfg.data_fraction,
+            },
+            Subset::Balanced => Limit::Balanced {
+                fraction: cfg.data_fraction,
+                seed: cfg.seed,
+            },
+        });
+        let label_noise = (cfg.label_noise > 0.0).then_some(LabelNoise {
+            fraction: cfg.label_noise,
+            seed: cfg.seed,
+        });
+        let noisy = Regime { limit, label_noise }.apply(&split.train)?;
+        let corrupted = noisy.corrupted_mask();
+        let normalization = Normalization::for_kind(&kind)
+            .unwrap_or_else(|| Normalization::from_dataset(&noisy.dataset));
+        let augmentation = cfg.augmentation().then(|| Augmentation {
+            crop_padding: Some(4),
+            // Flipping digits changes them: SVHN gets crops only.
+            horizontal_flip: !matches!(kind, DatasetKind::Svhn),
+            seed: cfg.seed,
+        });
+        Ok(Self {
+            kind,
+            train: noisy.dataset.clone(),
+            test: split.test,
+            corrupted,
+            original_labels: noisy.original_labels.clone(),
+            normalization,
+            augmentation,
+        })
+    }
+
+    /// Number of corrupted training labels.
+    pub fn corrupted_count(&self) -> usize {
+        self.corrupted.iter().filter(|&&c| c).count()
+    }
+
+    /// The training batches of `epoch`, in order: a permutation seeded by
+    /// `(seed, epoch)`, augmented by `(seed, epoch, index)`.
+    pub fn train_epoch<'a, B: Backend>(
+        &'a self,
+        seed: u64,
+        epoch: usize,
+        batch_size: usize,
+        max_steps: Option<usize>,
+        device: &'a B::Device,
+    ) -> impl Iterator<Item = ImageBatch<B>> + 'a {
+        let mut batcher = ImageBatcher::new(self.normalization.clone());
+        if let Some(aug) = &self.augmentation {
+            batcher = batcher.with_augmentation(aug.clone());
+        }
+        batcher.set_epoch(epoch as u64);
+        let order = permutation(self.train.len(), seed, epoch as u64);
+        let steps = order.len().div_ceil(batch_size);
+        let steps = max_steps.map_or(steps, |m| m.min(steps));
+        (0..steps).map(move |s| {
+            let end = ((s + 1) * batch_size).min(order.len());
+            let items = order[s * batch_size..end]
+                .iter()
+                .map(|&i| self.train.item(i).expect("indices come from the dataset"))
+                .collect();
+            batcher.batch(items, device)
+        })
+    }
+
+    /// Number of training batches per epoch.
+    pub fn steps_per_epoch(&self, batch_size: usize, max_steps: Option<usize>) -> usize {
+        let steps = self.train.len().div_ceil(batch_size);
+        max_steps.map_or(steps, |m| m.min(steps))
+    }
+}
+
+/// Batches of `dataset` in order, without augmentation.
+pub fn eval_batches<'a, B: Backend>(
+    dataset: &'a ImageDataset,
+    normalization: &Normalization,
+    batch_size: usize,
+    limit: usize,
+    device: &'a B::Device,
+) -> impl Iterator<Item = ImageBatch<B>> + 'a {
+    let batcher = ImageBatcher::new(normalization.clone());
+    let n = dataset.len().min(limit);
+    (0..n.div_ceil(batch_size)).map(move |s| {
+        let items = (s * batch_size..((s + 1) * batch_size).min(n))
+            .map(|i| dataset.item(i).expect("index in range"))
+            .collect();
+        batcher.batch(items, device)
+    })
+}
+
+/// SplitMix64: small, seedable, and enough for shuffling.
+#[derive(Debug, Clone)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    /// A generator for `(seed, stream)`.
+    pub fn new(seed: u64, stream: u64) -> Self {
+        let mut s = SplitMix(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        s.next_u64();
+        s
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0), without modulo bias worth caring about
+    /// at dataset sizes (Lemire's multiply-shift).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}
+
+/// A seeded permutation of `0..n` (Fisher-Yates).
+pub fn permutation(n: usize, seed: u64, stream: u64) -> Vec<usize> {
+    let mut rng = SplitMix::new(seed, stream);
+    let mut v: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        v.swap(i, rng.below(i + 1));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn permutations_are_permutations(n in 0usize..500, seed: u64, stream: u64) {
+            let mut p = permutation(n, seed, stream);
+            prop_assert_eq!(&p, &permutation(n, seed, stream));
+            p.sort_unstable();
+            prop_assert_eq!(p, (0..n).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn epochs_differ() {
+        assert_ne!(permutation(100, 1, 0), permutation(100, 1, 1));
+        assert_ne!(permutation(100, 1, 0), permutation(100, 2, 0));
+    }
+}

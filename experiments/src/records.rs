@@ -1,0 +1,147 @@
+//! What a run writes: one [`EpochRecord`] per line of `epochs.jsonl`, a
+//! [`Summary`] in `summary.json`, and the checkpoint [`RunState`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+
+/// Loss and accuracy on a set of examples.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct Score {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// Number of examples.
+    pub examples: usize,
+}
+
+/// The training set scored after an epoch (no augmentation), split by
+/// label corruption.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct TrainScores {
+    /// Every training example against its (possibly noisy) label.
+    pub all: Score,
+    /// Examples whose label was not corrupted.
+    pub clean: Score,
+    /// Corrupted examples against their TRUE labels (generalisation
+    /// despite the noise); `None` without label noise.
+    pub corrupted_true: Option<Score>,
+    /// Corrupted examples against their NOISY labels (memorisation).
+    pub corrupted_noisy: Option<Score>,
+}
+
+/// An estimate with its standard error.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Estimate {
+    /// The value.
+    pub value: f64,
+    /// Its standard error.
+    pub std_error: f64,
+}
+
+/// Hessian metrics of the training loss.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct HessianMetrics {
+    /// `tr H` (Hutchinson, Rademacher probes).
+    pub trace: Estimate,
+    /// `||H||_F` (Gaussian probes).
+    pub frobenius: Estimate,
+    /// Hessian-vector products used (both estimates).
+    pub hvps: usize,
+    /// Training examples the loss averages over.
+    pub samples: usize,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+/// One line of `epochs.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EpochRecord {
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean clean-pass loss over the epoch's steps (augmented, noisy labels).
+    pub train_loss: f64,
+    /// Accuracy of the clean passes over the epoch.
+    pub train_accuracy: f64,
+    /// Mean sharpness estimate over the epoch (universal methods).
+    pub sharpness: Option<f64>,
+    /// Test set.
+    pub test: Score,
+    /// Training set after the epoch, when evaluated.
+    pub train_eval: Option<TrainScores>,
+    /// Hessian metrics, on the epochs they were measured.
+    pub hessian: Option<HessianMetrics>,
+    /// Optimizer steps taken in the epoch.
+    pub steps: usize,
+    /// Forward-backward passes in the epoch.
+    pub passes: usize,
+    /// Seconds for the epoch's training steps.
+    pub train_seconds: f64,
+    /// Training images per second (clean-pass images).
+    pub images_per_second: f64,
+    /// Seconds since the run started (including resumed segments).
+    pub wall_seconds: f64,
+}
+
+/// `summary.json`: the run's result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    /// Dataset.
+    pub dataset: String,
+    /// Model.
+    pub model: String,
+    /// Method.
+    pub method: String,
+    /// Label-noise fraction.
+    pub label_noise: f64,
+    /// Data fraction.
+    pub data_fraction: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Backend.
+    pub backend: String,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Final test score.
+    pub final_test: Score,
+    /// Best test accuracy over the epochs.
+    pub best_test_accuracy: f64,
+    /// Final training-set scores, when evaluated.
+    pub final_train: Option<TrainScores>,
+    /// Last Hessian metrics measured.
+    pub final_hessian: Option<HessianMetrics>,
+    /// Total seconds.
+    pub wall_seconds: f64,
+    /// Parameters of the model.
+    pub parameters: usize,
+}
+
+/// The checkpointed state beside the model and optimizer records.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunState {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Every completed epoch's record.
+    pub history: Vec<EpochRecord>,
+    /// The configuration the run started with.
+    pub config: TrainConfig,
+    /// Seconds spent before this segment.
+    pub wall_seconds: f64,
+    /// File names of the model and optimizer records of `epochs_done`.
+    pub model_file: String,
+    /// See `model_file`.
+    pub optimizer_file: String,
+}
+
+/// Renders records as JSON lines.
+pub fn to_json_lines(history: &[EpochRecord]) -> String {
+    let mut out = String::new();
+    for r in history {
+        out.push_str(&serde_json::to_string(r).expect("records serialise"));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,598 @@
+//! The training loop: epochs of sharpness-aware steps, evaluation, Hessian
+//! metrics, checkpoints and outputs. Written once over the inner backend
+//! `B`: training runs on `Autodiff<B>`, Hessian products on
+//! `Autodiff<Autodiff<B>>`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::backend::Autodiff;
+use burn::module::{AutodiffModule, Module};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use datasets::ImageBatch;
+use sam_burn::hessian::{Hessian, HessianError, HutchinsonConfig, HvpModule, lift, lift_int};
+use sam_burn::optim::{MethodOptimizer, OptimError};
+use tracing::info;
+
+use crate::backend::{BackendError, BackendTask, dispatch};
+use crate::config::{ConfigError, TrainConfig};
+use crate::data::{DataError, RunData, eval_batches, permutation};
+use crate::models::{Model, ModelConfig, ModelError};
+use crate::optimizer::{BaseOptimizer, method_config};
+use crate::output::{OutputDir, OutputError};
+use crate::plot;
+use crate::progress::Progress;
+use crate::records::{
+    EpochRecord, Estimate, HessianMetrics, RunState, Score, Summary, TrainScores, to_json_lines,
+};
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The backend is unavailable.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The data could not be prepared.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The model configuration is invalid for the data.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The output directory cannot be used.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// A training step failed (the last checkpoint is intact).
+    #[error("epoch {epoch}, step {step}: {source}")]
+    Step {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Step within the epoch (0-based).
+        step: usize,
+        /// The optimizer's error.
+        source: OptimError,
+    },
+    /// The Hessian metrics failed.
+    #[error("Hessian metrics: {0}")]
+    Hessian(#[from] HessianError),
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Continue the run in `out` from its last checkpoint.
+    pub resume: bool,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// Trains as configured; returns the summary (also in `summary.json`).
+pub fn run(cfg: TrainConfig, options: RunOptions) -> Result<Summary, RunError> {
+    cfg.validate()?;
+    let (backend, device) = (cfg.backend, cfg.device);
+    dispatch(backend, device, TrainTask { cfg, options })?
+}
+
+struct TrainTask {
+    cfg: TrainConfig,
+    options: RunOptions,
+}
+
+impl BackendTask for TrainTask {
+    type Output = Result<Summary, RunError>;
+
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        train::<B>(self.cfg, &self.options, &device)
+    }
+}
+
+type Ad<B> = Autodiff<B>;
+type Optim<B> = MethodOptimizer<Model<Ad<B>>, Ad<B>, BaseOptimizer<Model<Ad<B>>, Ad<B>>>;
+type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+fn model_config(cfg: &TrainConfig, data: &RunData) -> ModelConfig {
+    let shape = data.train.shape();
+    ModelConfig::new(
+        cfg.model,
+        data.train.num_classes(),
+        shape.channels,
+        shape.height,
+    )
+    .with_mlp_reuse_layer(cfg.mlp_reuse_layer)
+}
+
+/// Builds the model and optimizer of `cfg` (fresh, seeded).
+fn build<B: Backend>(
+    cfg: &TrainConfig,
+    data: &RunData,
+    device: &B::Device,
+) -> Result<(Model<Ad<B>>, Optim<B>), RunError> {
+    B::seed(device, cfg.seed);
+    let model = model_config(cfg, data).init::<Ad<B>>(device)?;
+    let method = method_config(&cfg.optimizer, cfg.seed)?;
+    let optim = method
+        .init(BaseOptimizer::new(&cfg.base))
+        .map_err(|e| ConfigError::Invalid {
+            field: "optimizer",
+            value: cfg.optimizer.method.clone(),
+            reason: e.to_string(),
+        })?;
+    Ok((model, optim))
+}
+
+fn train<B: Backend>(
+    cfg: TrainConfig,
+    options: &RunOptions,
+    device: &B::Device,
+) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let (out, state, cfg) = if options.resume {
+        let out = OutputDir::open(&options.out)?;
+        let state: RunState = read_json(&out, "state.json")?;
+        // The stored configuration wins, except that a run may be extended.
+        let mut stored = state.config.clone();
+        stored.epochs = cfg.epochs.max(stored.epochs);
+        (out, Some(state), stored)
+    } else {
+        (OutputDir::create(&options.out)?, None, cfg)
+    };
+    out.write("config.toml", cfg.to_toml().as_bytes())?;
+
+    let data = RunData::load(&cfg)?;
+    info!(
+        train = data.train.len(),
+        test = data.test.len(),
+        corrupted = data.corrupted_count(),
+        "data ready"
+    );
+    let (mut model, mut optim) = build::<B>(&cfg, &data, device)?;
+    let mut history = Vec::new();
+    let mut wall_before = 0.0;
+    if let Some(state) = &state {
+        model = model.load_record(load_record(&out, &state.model_file, device)?);
+        optim = optim.load_record(load_record(&out, &state.optimizer_file, device)?);
+        history = state.history.clone();
+        wall_before = state.wall_seconds;
+        info!(epochs_done = state.epochs_done, "resumed");
+    }
+    let start_epoch = history.len();
+    let parameters = model.num_params();
+    let steps = data.steps_per_epoch(cfg.batch_size, cfg.steps_per_epoch);
+    let progress = Progress::new(options.progress, cfg.epochs, steps);
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+
+    for epoch in start_epoch..cfg.epochs {
+        let lr = cfg.schedule.lr(cfg.base.lr, epoch, cfg.epochs);
+        if let Some(ssam) = optim.rule_mut().as_ssam_mut() {
+            let picks = permutation(data.train.len(), cfg.seed ^ 0x55A4, epoch as u64);
+            let examples: Vec<ImageBatch<Ad<B>>> = picks
+                .iter()
+                .take(cfg.optimizer.fisher_samples)
+                .map(|&i| single_example(&data, i, device))
+                .collect();
+            ssam.refresh_mask(&model, |m: Model<Ad<B>>, i| {
+                let b = &examples[i % examples.len()];
+                let loss = loss_fn.forward(m.forward(b.images.clone()), b.targets.clone());
+                GradientsParams::from_grads(loss.backward(), &m)
+            })
+            .map_err(|source| RunError::Step {
+                epoch: epoch + 1,
+                step: 0,
+                source,
+            })?;
+        }
+
+        let bar = progress.epoch(epoch);
+        let t0 = Instant::now();
+        let (mut loss_sum, mut seen, mut passes, mut sharp_sum, mut sharp_n) = (0.0, 0, 0, 0.0, 0);
+        let mut correct: Option<Tensor<B, 1, Int>> = None;
+        for (step, batch) in data
+            .train_epoch::<Ad<B>>(cfg.seed, epoch, cfg.batch_size, cfg.steps_per_epoch, device)
+            .enumerate()
+        {
+            let n = batch.len();
+            let (next, report) = optim
+                .step(lr, model, |m: Model<Ad<B>>| {
+                    let logits = m.forward(batch.images.clone());
+                    let hits = count_correct(logits.clone().inner(), batch.targets.clone().inner());
+                    let loss = loss_fn.forward(logits, batch.targets.clone());
+                    let value = loss.clone().into_scalar().elem::<f64>();
+                    (
+                        value,
+                        GradientsParams::from_grads(loss.backward(), &m),
+                        hits,
+                    )
+                })
+                .map_err(|f| RunError::Step {
+                    epoch: epoch + 1,
+                    step,
+                    source: f.error,
+                })?;
+            model = next;
+            loss_sum += report.loss * n as f64;
+            seen += n;
+            passes += report.passes;
+            if let Some(s) = report.sharpness {
+                sharp_sum += s;
+                sharp_n += 1;
+            }
+            correct = Some(match correct {
+                Some(c) => c + report.output,
+                None => report.output,
+            });
+            bar.step(report.loss);
+        }
+        let train_seconds = t0.elapsed().as_secs_f64();
+        let hits = correct.map_or(0, |c| c.into_scalar().elem::<i64>()) as f64;
+        bar.finish();
+
+        let valid = model.valid();
+        let test = score(&valid, &data.test, &data, cfg.eval_batch_size, device, None);
+        let train_eval = cfg
+            .eval_train
+            .then(|| train_scores(&valid, &data, cfg.eval_batch_size, device));
+        let hessian = if cfg.hessian_every > 0 && (epoch + 1) % cfg.hessian_every == 0 {
+            Some(hessian_metrics::<B>(&model, &data, &cfg, epoch, device)?)
+        } else {
+            None
+        };
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            lr,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: hits / seen.max(1) as f64,
+            sharpness: (sharp_n > 0).then(|| sharp_sum / sharp_n as f64),
+            test,
+            train_eval,
+            hessian,
+            steps,
+            passes,
+            train_seconds,
+            images_per_second: seen as f64 / train_seconds.max(1e-9),
+            wall_seconds: wall_before + started.elapsed().as_secs_f64(),
+        };
+        progress.epoch_done(&record);
+        info!(
+            epoch = record.epoch,
+            train_loss = record.train_loss,
+            test_accuracy = record.test.accuracy,
+            "epoch done"
+        );
+        history.push(record);
+        checkpoint(
+            &out,
+            &model,
+            &optim,
+            &history,
+            &cfg,
+            wall_before + started.elapsed().as_secs_f64(),
+        )?;
+        out.write("epochs.jsonl", to_json_lines(&history).as_bytes())?;
+        if let Err(e) = plot::curves(&out, &history) {
+            tracing::warn!("could not draw the curves: {e}");
+        }
+    }
+
+    let last = history.last().cloned().expect("at least one epoch ran");
+    let summary = Summary {
+        dataset: cfg.dataset.clone(),
+        model: cfg.model.to_string(),
+        method: cfg.optimizer.method.clone(),
+        label_noise: cfg.label_noise,
+        data_fraction: cfg.data_fraction,
+        seed: cfg.seed,
+        backend: cfg.backend.to_string(),
+        epochs: history.len(),
+        final_test: last.test,
+        best_test_accuracy: history.iter().map(|r| r.test.accuracy).fold(0.0, f64::max),
+        final_train: last.train_eval,
+        final_hessian: history.iter().rev().find_map(|r| r.hessian),
+        wall_seconds: last.wall_seconds,
+        parameters,
+    };
+    out.write(
+        "summary.json",
+        serde_json::to_string_pretty(&summary)
+            .expect("serialises")
+            .as_bytes(),
+    )?;
+    Ok(summary)
+}
+
+fn single_example<B: burn::tensor::backend::AutodiffBackend>(
+    data: &RunData,
+    index: usize,
+    device: &B::Device,
+) -> ImageBatch<B> {
+    use burn::data::dataloader::batcher::Batcher;
+    let batcher = datasets::ImageBatcher::new(data.normalization.clone());
+    batcher.batch(vec![data.train.item(index).expect("in range")], device)
+}
+
+fn count_correct<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+) -> Tensor<B, 1, Int> {
+    logits
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(targets)
+        .int()
+        .sum()
+}
+
+/// Per-example loss and correctness of `model` on `dataset` (labels from
+/// the dataset, or `labels` when given).
+fn per_example<B: Backend>(
+    model: &Model<B>,
+    dataset: &datasets::ImageDataset,
+    data: &RunData,
+    batch_size: usize,
+    device: &B::Device,
+    labels: Option<&[u16]>,
+) -> Vec<(f64, bool)> {
+    let mut out = Vec::with_capacity(dataset.len());
+    for batch in eval_batches::<B>(dataset, &data.normalization, batch_size, usize::MAX, device) {
+        let targets = match labels {
+            Some(l) => {
+                let t: Vec<i64> = batch.indices.iter().map(|&i| i64::from(l[i])).collect();
+                Tensor::<B, 1, Int>::from_data(TensorData::new(t, [batch.len()]), device)
+            }
+            None => batch.targets,
+        };
+        let logits = model.forward(batch.images);
+        let logp = burn::tensor::activation::log_softmax(logits.clone(), 1);
+        let nll = logp
+            .gather(1, targets.clone().unsqueeze_dim(1))
+            .squeeze_dim::<1>(1)
+            .neg();
+        let hit = logits.argmax(1).squeeze_dim::<1>(1).equal(targets);
+        let nll: Vec<f32> = nll.into_data().convert::<f32>().to_vec().expect("f32");
+        let hit: Vec<bool> = hit.into_data().to_vec().expect("bool");
+        out.extend(nll.into_iter().map(f64::from).zip(hit));
+    }
+    out
+}
+
+fn aggregate<'a>(items: impl Iterator<Item = &'a (f64, bool)>) -> Score {
+    let (mut loss, mut hits, mut n) = (0.0, 0, 0);
+    for (l, h) in items {
+        loss += l;
+        hits += usize::from(*h);
+        n += 1;
+    }
+    Score {
+        loss: loss / n.max(1) as f64,
+        accuracy: hits as f64 / n.max(1) as f64,
+        examples: n,
+    }
+}
+
+fn score<B: Backend>(
+    model: &Model<B>,
+    dataset: &datasets::ImageDataset,
+    data: &RunData,
+    batch_size: usize,
+    device: &B::Device,
+    labels: Option<&[u16]>,
+) -> Score {
+    aggregate(per_example(model, dataset, data, batch_size, device, labels).iter())
+}
+
+fn train_scores<B: Backend>(
+    model: &Model<B>,
+    data: &RunData,
+    batch_size: usize,
+    device: &B::Device,
+) -> TrainScores {
+    let noisy = per_example(model, &data.train, data, batch_size, device, None);
+    let clean = aggregate(
+        noisy
+            .iter()
+            .zip(&data.corrupted)
+            .filter(|(_, c)| !**c)
+            .map(|(s, _)| s),
+    );
+    if data.corrupted_count() == 0 {
+        return TrainScores {
+            all: aggregate(noisy.iter()),
+            clean,
+            corrupted_true: None,
+            corrupted_noisy: None,
+        };
+    }
+    let truth = per_example(
+        model,
+        &data.train,
+        data,
+        batch_size,
+        device,
+        Some(&data.original_labels),
+    );
+    let corrupted = |v: &Vec<(f64, bool)>| {
+        aggregate(
+            v.iter()
+                .zip(&data.corrupted)
+                .filter(|(_, c)| **c)
+                .map(|(s, _)| s),
+        )
+    };
+    TrainScores {
+        all: aggregate(noisy.iter()),
+        clean,
+        corrupted_true: Some(corrupted(&truth)),
+        corrupted_noisy: Some(corrupted(&noisy)),
+    }
+}
+
+/// Hessian trace and Frobenius norm of the training loss on the first
+/// `hessian_samples` training examples (no augmentation).
+pub fn hessian_metrics<B: Backend>(
+    model: &Model<Ad<B>>,
+    data: &RunData,
+    cfg: &TrainConfig,
+    epoch: usize,
+    device: &B::Device,
+) -> Result<HessianMetrics, RunError> {
+    let t0 = Instant::now();
+    let batches: Vec<((Tensor<B, 4>, Tensor<B, 1, Int>), usize)> = eval_batches::<B>(
+        &data.train,
+        &data.normalization,
+        cfg.eval_batch_size,
+        cfg.hessian_samples,
+        device,
+    )
+    .map(|b| {
+        let n = b.len();
+        ((b.images, b.targets), n)
+    })
+    .collect();
+    let samples = batches.iter().map(|(_, n)| n).sum();
+    let loss = |m: &HvpModule<Model<Ad<B>>, Ad<B>>, (x, y): &(Tensor<B, 4>, Tensor<B, 1, Int>)| {
+        let logits = m.forward(lift::<Ad<B>, 4>(x.clone()));
+        CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, lift_int::<Ad<B>, 1>(y.clone()))
+    };
+    let hessian = Hessian::from_batches(model, loss, batches)?;
+    let probes = HutchinsonConfig::new()
+        .with_max_probes(cfg.hessian_probes)
+        .with_min_probes(cfg.hessian_probes.min(10))
+        .with_seed(cfg.seed ^ (epoch as u64) << 20);
+    let trace = hessian.trace(&probes)?;
+    let frob = hessian.frobenius(&probes)?;
+    Ok(HessianMetrics {
+        trace: Estimate {
+            value: trace.trace,
+            std_error: trace.std_error,
+        },
+        frobenius: Estimate {
+            value: frob.frobenius,
+            std_error: frob.frobenius_std_error,
+        },
+        hvps: trace.hvps + frob.hvps,
+        samples,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(out: &OutputDir, name: &str) -> Result<T, RunError> {
+    let bytes = out.read(name)?;
+    serde_json::from_slice(&bytes).map_err(|e| RunError::Checkpoint {
+        path: out.path(name),
+        message: e.to_string(),
+    })
+}
+
+fn load_record<B: Backend, R: burn::record::Record<B>>(
+    out: &OutputDir,
+    name: &str,
+    device: &B::Device,
+) -> Result<R, RunError> {
+    let bytes = out.read(name)?;
+    Bytes::default()
+        .load(bytes, device)
+        .map_err(|e| RunError::Checkpoint {
+            path: out.path(name),
+            message: e.to_string(),
+        })
+}
+
+/// Writes the model and optimizer records for the last epoch under new
+/// names, then points `state.json` at them; a crash at any moment leaves
+/// a consistent checkpoint (the previous one or the new one).
+fn checkpoint<B: Backend>(
+    out: &OutputDir,
+    model: &Model<Ad<B>>,
+    optim: &Optim<B>,
+    history: &[EpochRecord],
+    cfg: &TrainConfig,
+    wall_seconds: f64,
+) -> Result<(), RunError> {
+    let epoch = history.len();
+    let encode = |what: &str, r: Result<Vec<u8>, burn::record::RecorderError>| {
+        r.map_err(|e| RunError::Checkpoint {
+            path: out.path(what),
+            message: e.to_string(),
+        })
+    };
+    let model_file = format!("model-{epoch:04}.mpk");
+    let optimizer_file = format!("optimizer-{epoch:04}.mpk");
+    let model_bytes = encode(
+        &model_file,
+        Bytes::default().record(model.clone().into_record(), ()),
+    )?;
+    let optim_bytes = encode(
+        &optimizer_file,
+        Bytes::default().record(optim.to_record(), ()),
+    )?;
+    out.write(&model_file, &model_bytes)?;
+    out.write(&optimizer_file, &optim_bytes)?;
+    let previous: Option<RunState> = read_json(out, "state.json").ok();
+    let state = RunState {
+        epochs_done: epoch,
+        history: history.to_vec(),
+        config: cfg.clone(),
+        wall_seconds,
+        model_file,
+        optimizer_file,
+    };
+    out.write(
+        "state.json",
+        serde_json::to_string_pretty(&state)
+            .expect("serialises")
+            .as_bytes(),
+    )?;
+    // Only our own superseded checkpoint files are removed.
+    if let Some(prev) = previous
+        && prev.model_file != state.model_file
+    {
+        out.remove_own(&prev.model_file);
+        out.remove_own(&prev.optimizer_file);
+    }
+    Ok(())
+}
+
+/// Loads the model of a finished or interrupted run (for `eval` and
+/// `hessian`): its configuration, data and trained model.
+pub fn load_run<B: Backend>(
+    dir: &std::path::Path,
+    device: &B::Device,
+) -> Result<(TrainConfig, RunData, Model<Ad<B>>), RunError> {
+    let out = OutputDir::open(dir)?;
+    let state: RunState = read_json(&out, "state.json")?;
+    let data = RunData::load(&state.config)?;
+    let (model, _) = build::<B>(&state.config, &data, device)?;
+    let model = model.load_record(load_record(&out, &state.model_file, device)?);
+    Ok((state.config, data, model))
+}
+
+/// Test score of a trained model (for `eval`).
+pub fn evaluate<B: Backend>(
+    model: &Model<Ad<B>>,
+    data: &RunData,
+    batch_size: usize,
+    device: &B::Device,
+) -> (Score, TrainScores) {
+    let valid = model.valid();
+    (
+        score(&valid, &data.test, data, batch_size, device, None),
+        train_scores(&valid, data, batch_size, device),
+    )
+}
