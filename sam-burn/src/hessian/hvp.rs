@@ -1,0 +1,692 @@
+//! Exact Hessian-vector products by double backward, the finite-difference
+//! fallback, and the [`Hessian`] object that owns (model, loss, data).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use burn::backend::Autodiff;
+use burn::module::{
+    AutodiffModule, HasAutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId,
+};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor};
+
+use super::HessianError;
+use super::error::catch_backend_panic;
+use super::vector::{ParamGroup, ParamLayout, ParamVector};
+
+/// The backend the loss is evaluated on for an exact HVP: autodiff nested
+/// over the training backend `AB` (`Autodiff<Autodiff<B>>` for `AB = Autodiff<B>`).
+pub type HvpBackend<AB> = Autodiff<AB>;
+
+/// The model type on [`HvpBackend`]: for `MyModel<Autodiff<B>>` this is
+/// `MyModel<Autodiff<Autodiff<B>>>`.
+pub type HvpModule<M, AB> = <M as HasAutodiffModule<Autodiff<AB>>>::TrainModule;
+
+/// Moves a data tensor from the plain backend to [`HvpBackend`] (constant: no gradient).
+pub fn lift<AB: AutodiffBackend, const D: usize>(
+    tensor: Tensor<AB::InnerBackend, D>,
+) -> Tensor<HvpBackend<AB>, D> {
+    Tensor::from_inner(Tensor::from_inner(tensor))
+}
+
+/// Moves an integer tensor (e.g. class targets) from the plain backend to [`HvpBackend`].
+pub fn lift_int<AB: AutodiffBackend, const D: usize>(
+    tensor: Tensor<AB::InnerBackend, D, Int>,
+) -> Tensor<HvpBackend<AB>, D, Int> {
+    Tensor::from_inner(Tensor::from_inner(tensor))
+}
+
+/// A symmetric linear operator on parameter space: what every estimator
+/// (trace, Frobenius norm, eigenvalues, SLQ) needs.
+///
+/// Implemented by [`Hessian`] (exact, double backward), [`FiniteDifferenceHessian`]
+/// and [`Restricted`] (a parameter group's diagonal block).
+pub trait HessianOperator<B: Backend> {
+    /// Layout of the vectors the operator acts on.
+    fn layout(&self) -> &Arc<ParamLayout>;
+
+    /// Device of the vectors.
+    fn device(&self) -> B::Device;
+
+    /// The product `H v`.
+    fn apply(&self, v: &ParamVector<B>) -> Result<ParamVector<B>, HessianError>;
+
+    /// Dimension of the subspace the operator acts on (the group's size for a
+    /// restricted operator): probes are scaled by it.
+    fn dim(&self) -> usize {
+        self.layout().dim()
+    }
+
+    /// Projects a vector onto that subspace (identity by default).
+    fn project(&self, v: ParamVector<B>) -> ParamVector<B> {
+        v
+    }
+}
+
+fn check_layout<B: Backend>(
+    layout: &Arc<ParamLayout>,
+    v: &ParamVector<B>,
+) -> Result<(), HessianError> {
+    if Arc::ptr_eq(layout, v.layout()) || layout.is_compatible(v.layout()) {
+        Ok(())
+    } else {
+        Err(HessianError::LayoutMismatch {
+            reason: format!(
+                "vector has {} parameters ({} coordinates), the model {} ({}), or their ids differ",
+                v.layout().num_params(),
+                v.dim(),
+                layout.num_params(),
+                layout.dim()
+            ),
+        })
+    }
+}
+
+/// Collects the gradients of the layout's parameters, flattened, by id.
+struct GradCollector<'a, AB: AutodiffBackend> {
+    grads: &'a AB::Gradients,
+    layout: &'a ParamLayout,
+    parts: HashMap<ParamId, Tensor<AB::InnerBackend, 1>>,
+}
+
+impl<AB: AutodiffBackend> ModuleVisitor<AB> for GradCollector<'_, AB> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
+        if self.parts.contains_key(&param.id) {
+            return;
+        }
+        if let Some(p) = self.layout.find(param.id)
+            && let Some(g) = param.val().grad(self.grads)
+        {
+            self.parts.insert(param.id, g.reshape([p.len]));
+        }
+    }
+}
+
+/// `0 * sum(first parameter)`: added to a root before `backward` so that the
+/// graph always has a step, even when the root does not depend on any
+/// parameter (Burn panics on the backward of an untracked tensor).
+struct ZeroAnchor<'a, AB: Backend> {
+    layout: &'a ParamLayout,
+    anchor: Option<Tensor<AB, 1>>,
+}
+
+impl<AB: Backend> ModuleVisitor<AB> for ZeroAnchor<'_, AB> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
+        if self.anchor.is_none() && self.layout.find(param.id).is_some() {
+            self.anchor = Some(param.val().sum().mul_scalar(0.0));
+        }
+    }
+}
+
+fn zero_anchor<AB: Backend, M: Module<AB>>(
+    module: &M,
+    layout: &ParamLayout,
+) -> Option<Tensor<AB, 1>> {
+    let mut visitor = ZeroAnchor {
+        layout,
+        anchor: None,
+    };
+    module.visit(&mut visitor);
+    visitor.anchor
+}
+
+fn gradients_of<AB: AutodiffBackend, M: Module<AB>>(
+    module: &M,
+    layout: &Arc<ParamLayout>,
+    grads: &AB::Gradients,
+    device: &AB::Device,
+) -> Tensor<AB::InnerBackend, 1> {
+    let mut collector = GradCollector::<AB> {
+        grads,
+        layout,
+        parts: HashMap::new(),
+    };
+    module.visit(&mut collector);
+    let mut parts = collector.parts;
+    let pieces: Vec<_> = layout
+        .params()
+        .iter()
+        .map(|p| {
+            parts
+                .remove(&p.id)
+                .unwrap_or_else(|| Tensor::zeros([p.len], device))
+        })
+        .collect();
+    ParamVector::assemble(layout.clone(), pieces, device).into_tensor()
+}
+
+fn check_scalar<B: Backend>(loss: &Tensor<B, 1>) -> Result<(), HessianError> {
+    let [n] = loss.dims();
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(HessianError::NonScalarLoss { shape: vec![n] })
+    }
+}
+
+/// The model prepared for double backward: parameters re-leafed on `AB`
+/// (`inner`) and lifted to `Autodiff<AB>` (`outer`), sharing their ids.
+struct Lifted<AB: AutodiffBackend, M: HasAutodiffModule<Autodiff<AB>>> {
+    inner: M,
+    outer: HvpModule<M, AB>,
+    layout: Arc<ParamLayout>,
+    device: AB::Device,
+}
+
+/// Marks the layout's parameters as requiring a gradient on the outer level.
+struct RequireGrad<'a> {
+    layout: &'a ParamLayout,
+}
+
+impl<B: Backend> ModuleMapper<B> for RequireGrad<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let tensor = if self.layout.find(id).is_some() && !tensor.is_require_grad() {
+            tensor.require_grad()
+        } else {
+            tensor
+        };
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+impl<AB, M> Lifted<AB, M>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB> + HasAutodiffModule<Autodiff<AB>>,
+{
+    fn new(model: &M) -> Result<Self, HessianError> {
+        let layout = Arc::new(ParamLayout::from_module(model));
+        if layout.dim() == 0 {
+            return Err(HessianError::NoParameters);
+        }
+        let device = model
+            .devices()
+            .into_iter()
+            .next()
+            .ok_or(HessianError::NoParameters)?;
+        // Fork: the parameters become leaves of a fresh graph on AB, so the
+        // second backward stops at them (the training graph is untouched).
+        let inner = model.clone().fork(&device);
+        let outer =
+            HvpModule::<M, AB>::from_inner(inner.clone()).map(&mut RequireGrad { layout: &layout });
+        Ok(Self {
+            inner,
+            outer,
+            layout,
+            device,
+        })
+    }
+
+    /// `H_batch v` for one batch.
+    fn hvp<D, F>(
+        &self,
+        loss: &F,
+        batch: &D,
+        v: &Tensor<AB::InnerBackend, 1>,
+    ) -> Result<Tensor<AB::InnerBackend, 1>, HessianError>
+    where
+        F: Fn(&HvpModule<M, AB>, &D) -> Tensor<HvpBackend<AB>, 1>,
+    {
+        catch_backend_panic(|| {
+            let loss = loss(&self.outer, batch);
+            check_scalar(&loss)?;
+            let loss = match zero_anchor(&self.outer, &self.layout) {
+                Some(anchor) => loss + anchor,
+                None => loss,
+            };
+            // Outer backward: gradients are tensors of AB, still tracked
+            // through the inner parameters.
+            let grads = loss.backward();
+            let g =
+                gradients_of::<HvpBackend<AB>, _>(&self.outer, &self.layout, &grads, &self.device);
+            drop(grads);
+            let v = Tensor::<AB, 1>::from_inner(v.clone());
+            let mut s = (g * v).sum();
+            if let Some(anchor) = zero_anchor(&self.inner, &self.layout) {
+                s = s + anchor;
+            }
+            // Inner backward of <g, v>: d/dw (g(w) . v) = H v.
+            let grads = s.backward();
+            Ok(gradients_of::<AB, _>(
+                &self.inner,
+                &self.layout,
+                &grads,
+                &self.device,
+            ))
+        })?
+    }
+}
+
+/// Exact Hessian-vector product `H v` of `loss(model, batch)` by double
+/// backward through `Autodiff<AB>`.
+///
+/// `loss` receives the model lifted to [`HvpBackend`] and must return a
+/// single-element tensor; use [`lift`] / [`lift_int`] (or `Tensor::from_inner`)
+/// to bring the batch's tensors there. Every operation in the model and loss
+/// must be twice differentiable in Burn: otherwise the result is
+/// [`HessianError::NotTwiceDifferentiable`] naming the operation.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::tensor::Tensor;
+/// use sam_burn::hessian::{hvp, lift, HvpModule, ParamLayout, ParamVector};
+/// use sam_burn::nn::LinearConfig;
+/// use std::sync::Arc;
+///
+/// type AB = Autodiff<NdArray>;
+/// let device = Default::default();
+/// let model = LinearConfig::new(3, 1).init::<AB>(&device);
+/// let x = Tensor::<NdArray, 2>::ones([4, 3], &device);
+/// // Mean of tanh(output)^2: smooth, so the Hessian is well defined.
+/// let loss = |m: &HvpModule<sam_burn::nn::Linear<AB>, AB>, x: &Tensor<NdArray, 2>| {
+///     m.forward(lift::<AB, 2>(x.clone())).tanh().powi_scalar(2).mean()
+/// };
+/// let layout = Arc::new(ParamLayout::from_module(&model));
+/// let v = ParamVector::<NdArray>::basis(layout, 0, &device).unwrap();
+/// let hv = hvp(&model, loss, &x, &v).unwrap();
+/// assert_eq!(hv.dim(), 4); // 3 weights + 1 bias
+/// ```
+pub fn hvp<AB, M, D, F>(
+    model: &M,
+    loss: F,
+    batch: &D,
+    v: &ParamVector<AB::InnerBackend>,
+) -> Result<ParamVector<AB::InnerBackend>, HessianError>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB> + HasAutodiffModule<Autodiff<AB>>,
+    F: Fn(&HvpModule<M, AB>, &D) -> Tensor<HvpBackend<AB>, 1>,
+{
+    let lifted = Lifted::<AB, M>::new(model)?;
+    check_layout(&lifted.layout, v)?;
+    let hv = lifted.hvp(&loss, batch, v.tensor())?;
+    ParamVector::from_tensor(v.layout().clone(), hv)
+}
+
+/// Gradient of `loss(model, batch)` with respect to the trainable parameters,
+/// as a [`ParamVector`] (one backward pass on `AB`).
+pub fn gradient<AB, M, D, F>(
+    model: &M,
+    loss: F,
+    batch: &D,
+) -> Result<ParamVector<AB::InnerBackend>, HessianError>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB>,
+    F: Fn(&M, &D) -> Tensor<AB, 1>,
+{
+    let layout = Arc::new(ParamLayout::from_module(model));
+    if layout.dim() == 0 {
+        return Err(HessianError::NoParameters);
+    }
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or(HessianError::NoParameters)?;
+    gradient_with_layout(model, &loss, batch, &layout, &device)
+}
+
+fn gradient_with_layout<AB, M, D, F>(
+    model: &M,
+    loss: &F,
+    batch: &D,
+    layout: &Arc<ParamLayout>,
+    device: &AB::Device,
+) -> Result<ParamVector<AB::InnerBackend>, HessianError>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB>,
+    F: Fn(&M, &D) -> Tensor<AB, 1>,
+{
+    let g = catch_backend_panic(|| {
+        let l = loss(model, batch);
+        check_scalar(&l)?;
+        let l = match zero_anchor(model, layout) {
+            Some(anchor) => l + anchor,
+            None => l,
+        };
+        let grads = l.backward();
+        Ok(gradients_of::<AB, _>(model, layout, &grads, device))
+    })??;
+    ParamVector::from_tensor(layout.clone(), g)
+}
+
+/// Normalises `(batch, size)` pairs into weights `size / total`.
+fn weigh<D>(batches: impl IntoIterator<Item = (D, usize)>) -> Result<Vec<(D, f64)>, HessianError> {
+    let batches: Vec<(D, usize)> = batches.into_iter().filter(|(_, n)| *n > 0).collect();
+    let total: usize = batches.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return Err(HessianError::NoData);
+    }
+    Ok(batches
+        .into_iter()
+        .map(|(d, n)| (d, n as f64 / total as f64))
+        .collect())
+}
+
+/// The Hessian of a model's loss over some data, PyHessian-style: owns
+/// (model, loss, data) and offers the products and every estimator.
+///
+/// With several batches the loss is `sum_b (n_b / N) L_b`, the
+/// batch-size-weighted average of per-batch mean losses, so `hvp` returns the
+/// Hessian of the loss over all `N` examples. One "HVP" in the estimators'
+/// counts is one product over all batches.
+///
+/// Batch norm layers see each batch's statistics (the training-mode loss),
+/// because the model runs on an autodiff backend.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::tensor::Tensor;
+/// use sam_burn::hessian::{lift, Hessian, HutchinsonConfig, HvpModule};
+/// use sam_burn::nn::{Linear, LinearConfig};
+///
+/// type AB = Autodiff<NdArray>;
+/// let device = Default::default();
+/// let model = LinearConfig::new(2, 1).init::<AB>(&device);
+/// let batches = vec![
+///     (Tensor::<NdArray, 2>::ones([4, 2], &device), 4),
+///     (Tensor::<NdArray, 2>::ones([2, 2], &device).mul_scalar(0.5), 2),
+/// ];
+/// let loss = |m: &HvpModule<Linear<AB>, AB>, x: &Tensor<NdArray, 2>| {
+///     m.forward(lift::<AB, 2>(x.clone())).tanh().powi_scalar(2).mean()
+/// };
+/// let hessian = Hessian::from_batches(&model, loss, batches).unwrap();
+/// let trace = hessian.trace(&HutchinsonConfig::new().with_max_probes(20)).unwrap();
+/// println!("tr H = {} +- {} ({} HVPs)", trace.trace, trace.std_error, trace.hvps);
+/// ```
+pub struct Hessian<AB, M, D, F>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB> + HasAutodiffModule<Autodiff<AB>>,
+{
+    lifted: Lifted<AB, M>,
+    loss: F,
+    batches: Vec<(D, f64)>,
+}
+
+impl<AB, M, D, F> Hessian<AB, M, D, F>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB> + HasAutodiffModule<Autodiff<AB>>,
+    F: Fn(&HvpModule<M, AB>, &D) -> Tensor<HvpBackend<AB>, 1>,
+{
+    /// The Hessian of `loss` on one batch.
+    pub fn new(model: &M, loss: F, batch: D) -> Result<Self, HessianError> {
+        Self::from_batches(model, loss, [(batch, 1)])
+    }
+
+    /// The Hessian of the loss averaged over `(batch, size)` pairs, weighted
+    /// by size. Batches of size zero are ignored.
+    pub fn from_batches(
+        model: &M,
+        loss: F,
+        batches: impl IntoIterator<Item = (D, usize)>,
+    ) -> Result<Self, HessianError> {
+        Ok(Self {
+            lifted: Lifted::new(model)?,
+            loss,
+            batches: weigh(batches)?,
+        })
+    }
+
+    /// The product `H v`, averaged over the batches.
+    pub fn hvp(
+        &self,
+        v: &ParamVector<AB::InnerBackend>,
+    ) -> Result<ParamVector<AB::InnerBackend>, HessianError> {
+        check_layout(&self.lifted.layout, v)?;
+        let mut total: Option<Tensor<AB::InnerBackend, 1>> = None;
+        for (batch, weight) in &self.batches {
+            let hv = self.lifted.hvp(&self.loss, batch, v.tensor())?;
+            let hv = if self.batches.len() == 1 {
+                hv
+            } else {
+                hv.mul_scalar(*weight)
+            };
+            total = Some(match total {
+                Some(t) => t + hv,
+                None => hv,
+            });
+        }
+        let total = total.ok_or(HessianError::NoData)?;
+        ParamVector::from_tensor(self.lifted.layout.clone(), total)
+    }
+
+    /// The diagonal block of a parameter group, as an operator.
+    pub fn restrict(&self, group: &ParamGroup) -> Restricted<'_, AB::InnerBackend, Self> {
+        Restricted::new(self, group)
+    }
+}
+
+impl<AB, M, D, F> HessianOperator<AB::InnerBackend> for Hessian<AB, M, D, F>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB> + HasAutodiffModule<Autodiff<AB>>,
+    F: Fn(&HvpModule<M, AB>, &D) -> Tensor<HvpBackend<AB>, 1>,
+{
+    fn layout(&self) -> &Arc<ParamLayout> {
+        &self.lifted.layout
+    }
+
+    fn device(&self) -> AB::Device {
+        self.lifted.device.clone()
+    }
+
+    fn apply(
+        &self,
+        v: &ParamVector<AB::InnerBackend>,
+    ) -> Result<ParamVector<AB::InnerBackend>, HessianError> {
+        self.hvp(v)
+    }
+}
+
+/// The diagonal block `H_gg` of a parameter group `g`, acting on the group's
+/// coordinates (zero elsewhere): per-layer trace and eigenvalues.
+pub struct Restricted<'a, B: Backend, O: HessianOperator<B>> {
+    op: &'a O,
+    mask: Tensor<B, 1>,
+    dim: usize,
+}
+
+impl<'a, B: Backend, O: HessianOperator<B>> Restricted<'a, B, O> {
+    /// Restricts `op` to `group` (a group of `op`'s layout).
+    pub fn new(op: &'a O, group: &ParamGroup) -> Self {
+        let mask = op.layout().mask(group);
+        let n = mask.len();
+        let mask = Tensor::from_data(burn::tensor::TensorData::new(mask, [n]), &op.device());
+        Self {
+            op,
+            mask,
+            dim: group.dim(),
+        }
+    }
+}
+
+impl<B: Backend, O: HessianOperator<B>> HessianOperator<B> for Restricted<'_, B, O> {
+    fn layout(&self) -> &Arc<ParamLayout> {
+        self.op.layout()
+    }
+
+    fn device(&self) -> B::Device {
+        self.op.device()
+    }
+
+    fn apply(&self, v: &ParamVector<B>) -> Result<ParamVector<B>, HessianError> {
+        Ok(self.op.apply(&v.masked(&self.mask))?.masked(&self.mask))
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn project(&self, v: ParamVector<B>) -> ParamVector<B> {
+        v.masked(&self.mask)
+    }
+}
+
+/// Adds `scale * delta` to the layout's parameters, as fresh leaves.
+struct Perturb<'a, B: Backend> {
+    layout: &'a ParamLayout,
+    delta: &'a Tensor<B, 1>,
+    scale: f64,
+}
+
+impl<AB: AutodiffBackend> ModuleMapper<AB> for Perturb<'_, AB::InnerBackend> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<AB, D>>) -> Param<Tensor<AB, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let tensor = match self.layout.find(id) {
+            Some(p) if tensor.is_require_grad() => {
+                let step = self
+                    .delta
+                    .clone()
+                    .narrow(0, p.offset, p.len)
+                    .mul_scalar(self.scale)
+                    .reshape(tensor.dims());
+                Tensor::from_inner(tensor.inner() + step).require_grad()
+            }
+            _ => tensor,
+        };
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+/// Configuration of the finite-difference product.
+#[derive(burn::config::Config, Debug)]
+pub struct FiniteDifferenceConfig {
+    /// Length of the step along `v / ||v||` (central differences).
+    ///
+    /// The truncation error is `O(eps^2)` for smooth losses and the rounding
+    /// error `O(precision / eps)`: `1e-3` suits `f32`.
+    #[config(default = 1e-3)]
+    pub eps: f64,
+}
+
+/// The finite-difference fallback
+/// `H v ~ ||v|| (g(w + eps v/||v||) - g(w - eps v/||v||)) / (2 eps)`,
+/// for models that contain operations Burn cannot differentiate twice.
+///
+/// It needs only first derivatives (one backward pass on `AB` per side), but
+/// it is an approximation: with ReLU (or max-pooling) a step of length `eps`
+/// crosses activation kinks, where the gradient jumps, and the product is
+/// then wrong by orders of magnitude rather than by `O(eps^2)`. Prefer the
+/// exact [`Hessian`] whenever the model is built from twice-differentiable
+/// operations.
+pub struct FiniteDifferenceHessian<AB, M, D, F>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB>,
+{
+    model: M,
+    loss: F,
+    batches: Vec<(D, f64)>,
+    layout: Arc<ParamLayout>,
+    device: AB::Device,
+    eps: f64,
+}
+
+impl<AB, M, D, F> FiniteDifferenceHessian<AB, M, D, F>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB>,
+    F: Fn(&M, &D) -> Tensor<AB, 1>,
+{
+    /// Central differences of the gradient of `loss` (on the training
+    /// backend `AB`) over size-weighted batches.
+    pub fn from_batches(
+        model: &M,
+        loss: F,
+        batches: impl IntoIterator<Item = (D, usize)>,
+        config: &FiniteDifferenceConfig,
+    ) -> Result<Self, HessianError> {
+        if !(config.eps.is_finite() && config.eps > 0.0) {
+            return Err(HessianError::InvalidConfig(format!(
+                "finite-difference eps must be positive, got {}",
+                config.eps
+            )));
+        }
+        let layout = Arc::new(ParamLayout::from_module(model));
+        if layout.dim() == 0 {
+            return Err(HessianError::NoParameters);
+        }
+        let device = model
+            .devices()
+            .into_iter()
+            .next()
+            .ok_or(HessianError::NoParameters)?;
+        Ok(Self {
+            model: model.clone(),
+            loss,
+            batches: weigh(batches)?,
+            layout,
+            device,
+            eps: config.eps,
+        })
+    }
+
+    /// One batch.
+    pub fn new(
+        model: &M,
+        loss: F,
+        batch: D,
+        config: &FiniteDifferenceConfig,
+    ) -> Result<Self, HessianError> {
+        Self::from_batches(model, loss, [(batch, 1)], config)
+    }
+}
+
+impl<AB, M, D, F> HessianOperator<AB::InnerBackend> for FiniteDifferenceHessian<AB, M, D, F>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB>,
+    F: Fn(&M, &D) -> Tensor<AB, 1>,
+{
+    fn layout(&self) -> &Arc<ParamLayout> {
+        &self.layout
+    }
+
+    fn device(&self) -> AB::Device {
+        self.device.clone()
+    }
+
+    fn apply(
+        &self,
+        v: &ParamVector<AB::InnerBackend>,
+    ) -> Result<ParamVector<AB::InnerBackend>, HessianError> {
+        check_layout(&self.layout, v)?;
+        let norm = v.norm();
+        if !norm.is_finite() {
+            return Err(HessianError::NonFinite {
+                context: "finite-difference direction".into(),
+            });
+        }
+        if norm == 0.0 {
+            return Ok(ParamVector::zeros(self.layout.clone(), &self.device));
+        }
+        let h = self.eps / norm;
+        let mut total: Option<Tensor<AB::InnerBackend, 1>> = None;
+        for (batch, weight) in &self.batches {
+            let side = |scale: f64| {
+                let mut perturb = Perturb {
+                    layout: &self.layout,
+                    delta: v.tensor(),
+                    scale,
+                };
+                let model = self.model.clone().map(&mut perturb);
+                gradient_with_layout(&model, &self.loss, batch, &self.layout, &self.device)
+            };
+            let plus = side(h)?.into_tensor();
+            let minus = side(-h)?.into_tensor();
+            let hv = (plus - minus).mul_scalar(weight / (2.0 * h));
+            total = Some(match total {
+                Some(t) => t + hv,
+                None => hv,
+            });
+        }
+        let total = total.ok_or(HessianError::NoData)?;
+        ParamVector::from_tensor(self.layout.clone(), total)
+    }
+}

@@ -1,0 +1,32 @@
+//! Hessian-vector products and the estimators, checked against exact
+//! Hessians (sam-core's analytic problems, a hand-derived tanh net) and dense
+//! eigendecompositions (nalgebra), on every backend.
+//!
+//! Every check runs in f32 (NdArray, Flex, wgpu) and in f64 (NdArray,
+//! `hessian_f64.rs`);
+//! tolerances are relative to the size of the quantity compared and depend
+//! on the precision: f32 rounding is ~1e-7 per operation and these graphs are
+//! a few dozen operations deep, hence ~1e-4 for exact quantities in f32.
+//! Stochastic estimates must lie within three standard errors of the truth
+//! (seeds are fixed, so the tests are deterministic).
+
+mod hessian_util;
+
+use hessian_util::hessian_checks::*;
+
+hessian_tests! {
+    f32;
+    cpu: [
+        quadratic_matches_sam_core,
+        rosenbrock_matches_sam_core,
+        scale_invariant_matches_sam_core,
+        hvp_matches_central_differences,
+        relu_kink_breaks_finite_differences,
+        dense_spectrum_checks,
+        per_group_checks,
+        batches_are_weighted_by_size,
+        input_errors,
+        vectors_round_trip,
+    ],
+    all: [tanh_net_matches_analytic, unsupported_ops_are_named],
+}

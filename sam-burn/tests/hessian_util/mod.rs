@@ -1,0 +1,411 @@
+//! Shared helpers of the Hessian and nn tests: small models, host data,
+//! dense linear algebra (nalgebra) and the per-backend test macro.
+#![allow(dead_code)]
+
+pub mod hessian_checks;
+pub mod nn_checks;
+
+use std::sync::OnceLock;
+
+use burn::module::{Module, Param};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+
+/// Deterministic host numbers (SplitMix64 -> uniform / normal).
+pub struct HostRng(u64);
+
+impl HostRng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    pub fn normal(&mut self) -> f64 {
+        (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
+    }
+    pub fn normals(&mut self, n: usize, scale: f64) -> Vec<f64> {
+        (0..n).map(|_| scale * self.normal()).collect()
+    }
+}
+
+/// Whether `B` computes in double precision (tolerances depend on it).
+pub fn is_f64<B: Backend>() -> bool {
+    std::mem::size_of::<burn::tensor::ops::FloatElem<B>>() == 8
+}
+
+/// `f32` or `f64` depending on the backend's precision.
+pub fn by_precision<B: Backend>(f32: f64, f64: f64) -> f64 {
+    if is_f64::<B>() { f64 } else { f32 }
+}
+
+pub fn tensor<B: Backend, const D: usize>(
+    values: &[f64],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    // f64 data: converted to the backend's float type on upload.
+    Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+}
+
+pub fn param<B: Backend, const D: usize>(
+    values: &[f64],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Param<Tensor<B, D>> {
+    Param::from_tensor(tensor(values, shape, device))
+}
+
+pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
+
+/// Eigenvalues of a symmetric row-major matrix, ascending (nalgebra).
+pub fn sym_eigenvalues(h: &[f64], n: usize) -> Vec<f64> {
+    let m = nalgebra::DMatrix::from_row_slice(n, n, h);
+    let m = (&m + m.transpose()) * 0.5;
+    let mut e: Vec<f64> = m.symmetric_eigen().eigenvalues.iter().copied().collect();
+    e.sort_by(f64::total_cmp);
+    e
+}
+
+pub fn max_abs(x: &[f64]) -> f64 {
+    x.iter().fold(0.0, |a, b| a.max(b.abs()))
+}
+
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
+}
+
+pub fn norm(x: &[f64]) -> f64 {
+    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+pub fn matvec(h: &[f64], v: &[f64]) -> Vec<f64> {
+    let n = v.len();
+    (0..n)
+        .map(|i| (0..n).map(|j| h[i * n + j] * v[j]).sum())
+        .collect()
+}
+
+/// The 2-layer tanh regression net of `sam_core::problems::TanhNet`, with
+/// the same parameter layout: `W1` (`h x p`, row-major), `b1`, `w2`, `b2`;
+/// `f(x) = w2 . tanh(W1 x + b1) + b2`, loss `mean (f(x) - y)^2`.
+#[derive(Module, Debug)]
+pub struct TanhNet<B: Backend> {
+    pub w1: Param<Tensor<B, 2>>,
+    pub b1: Param<Tensor<B, 1>>,
+    pub w2: Param<Tensor<B, 1>>,
+    pub b2: Param<Tensor<B, 1>>,
+}
+
+/// Data and a parameter point of a [`TanhNet`].
+#[derive(Clone, Debug)]
+pub struct TanhProblem {
+    pub p: usize,
+    pub h: usize,
+    pub n: usize,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub w: Vec<f64>,
+}
+
+impl TanhProblem {
+    pub fn new(seed: u64, n: usize, p: usize, h: usize) -> Self {
+        let mut rng = HostRng::new(seed);
+        let dim = h * p + 2 * h + 1;
+        Self {
+            p,
+            h,
+            n,
+            x: rng.normals(n * p, 1.0),
+            y: rng.normals(n, 1.0),
+            w: rng.normals(dim, 0.7),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.h * self.p + 2 * self.h + 1
+    }
+
+    pub fn model<B: Backend>(&self, device: &B::Device) -> TanhNet<B> {
+        let (h, p) = (self.h, self.p);
+        let w = &self.w;
+        TanhNet {
+            w1: param(&w[..h * p], [h, p], device),
+            b1: param(&w[h * p..h * p + h], [h], device),
+            w2: param(&w[h * p + h..h * p + 2 * h], [h], device),
+            b2: param(&w[h * p + 2 * h..], [1], device),
+        }
+    }
+
+    /// Exact Hessian: `(2/N) sum_k [grad f grad f' + r_k hess f]`.
+    pub fn hessian(&self) -> Vec<f64> {
+        let (h, p, d) = (self.h, self.p, self.dim());
+        let (ob1, ow2, ob2) = (h * p, h * p + h, h * p + 2 * h);
+        let w = &self.w;
+        let mut hess = vec![0.0; d * d];
+        for k in 0..self.n {
+            let x = &self.x[k * p..(k + 1) * p];
+            let mut g = vec![0.0; d];
+            let mut out = w[ob2];
+            let mut a = vec![0.0; h];
+            let mut da = vec![0.0; h];
+            let mut dda = vec![0.0; h];
+            for j in 0..h {
+                let z: f64 = (0..p).map(|l| w[j * p + l] * x[l]).sum::<f64>() + w[ob1 + j];
+                a[j] = z.tanh();
+                da[j] = 1.0 - a[j] * a[j];
+                dda[j] = -2.0 * a[j] * da[j];
+                out += w[ow2 + j] * a[j];
+            }
+            for j in 0..h {
+                let s = w[ow2 + j] * da[j];
+                for l in 0..p {
+                    g[j * p + l] = s * x[l];
+                }
+                g[ob1 + j] = s;
+                g[ow2 + j] = a[j];
+            }
+            g[ob2] = 1.0;
+            let r = out - self.y[k];
+            let c = 2.0 / self.n as f64;
+            for i in 0..d {
+                for m in 0..d {
+                    hess[i * d + m] += c * g[i] * g[m];
+                }
+            }
+            // r * hess f: blocks coupling unit j's W1 row, b1_j and w2_j.
+            let mut add = |i: usize, m: usize, v: f64| {
+                hess[i * d + m] += c * r * v;
+                if i != m {
+                    hess[m * d + i] += c * r * v;
+                }
+            };
+            for j in 0..h {
+                // Indices of unit j's input weights and bias ("x_l" = 1 for the bias).
+                let idx: Vec<(usize, f64)> = (0..p)
+                    .map(|l| (j * p + l, x[l]))
+                    .chain([(ob1 + j, 1.0)])
+                    .collect();
+                for (ii, &(i, xi)) in idx.iter().enumerate() {
+                    for &(m, xm) in &idx[ii..] {
+                        add(i, m, w[ow2 + j] * dda[j] * xi * xm);
+                    }
+                    add(i, ow2 + j, da[j] * xi);
+                }
+            }
+        }
+        hess
+    }
+}
+
+impl<B: Backend> TanhNet<B> {
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 1> {
+        let [n, _] = x.dims();
+        let z = x.matmul(self.w1.val().transpose()) + self.b1.val().unsqueeze_dim(0);
+        let out = z.tanh().matmul(self.w2.val().unsqueeze_dim(1)) + self.b2.val().unsqueeze_dim(0);
+        out.reshape([n])
+    }
+
+    pub fn loss(&self, x: Tensor<B, 2>, y: Tensor<B, 1>) -> Tensor<B, 1> {
+        (self.forward(x) - y).powi_scalar(2).mean()
+    }
+}
+
+/// Lifts a [`TanhProblem`]'s data to the HVP backend of `AB`.
+pub fn tanh_data<AB: AutodiffBackend>(
+    prob: &TanhProblem,
+    device: &AB::Device,
+) -> (Tensor<AB::InnerBackend, 2>, Tensor<AB::InnerBackend, 1>) {
+    (
+        tensor(&prob.x, [prob.n, prob.p], device),
+        tensor(&prob.y, [prob.n], device),
+    )
+}
+
+/// A small tanh MLP from the HVP-safe blocks, with cross-entropy loss and
+/// optional weight decay.
+#[derive(Module, Debug)]
+pub struct SmallMlp<B: Backend> {
+    pub l1: sam_burn::nn::Linear<B>,
+    pub l2: sam_burn::nn::Linear<B>,
+}
+
+impl<B: Backend> SmallMlp<B> {
+    pub fn new(sizes: [usize; 3], seed: u64, device: &B::Device) -> Self {
+        let mut rng = HostRng::new(seed);
+        let mut linear = |i: usize, o: usize| sam_burn::nn::Linear {
+            weight: param(&rng.normals(i * o, 0.8), [i, o], device),
+            bias: Some(param(&rng.normals(o, 0.3), [o], device)),
+        };
+        Self {
+            l1: linear(sizes[0], sizes[1]),
+            l2: linear(sizes[1], sizes[2]),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.l2.forward(self.l1.forward(x).tanh())
+    }
+
+    /// Mean cross-entropy plus `decay/2 * ||w||^2`.
+    pub fn loss(
+        &self,
+        x: Tensor<B, 2>,
+        y: Tensor<B, 1, burn::tensor::Int>,
+        decay: f64,
+    ) -> Tensor<B, 1> {
+        let logits = self.forward(x);
+        let ce = burn::nn::loss::CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, y);
+        if decay == 0.0 {
+            return ce;
+        }
+        let sq = [
+            self.l1.weight.val().powi_scalar(2).sum(),
+            self.l1.bias.as_ref().unwrap().val().powi_scalar(2).sum(),
+            self.l2.weight.val().powi_scalar(2).sum(),
+            self.l2.bias.as_ref().unwrap().val().powi_scalar(2).sum(),
+        ]
+        .into_iter()
+        .reduce(|a, b| a + b)
+        .unwrap();
+        ce + sq.mul_scalar(decay / 2.0)
+    }
+}
+
+/// Classification data on the plain backend.
+pub fn class_data<B: Backend>(
+    seed: u64,
+    n: usize,
+    p: usize,
+    classes: usize,
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 1, burn::tensor::Int>) {
+    let mut rng = HostRng::new(seed);
+    let x = tensor(&rng.normals(n * p, 1.0), [n, p], device);
+    let y: Vec<i64> = (0..n)
+        .map(|_| (rng.next_u64() % classes as u64) as i64)
+        .collect();
+    let y = Tensor::from_data(TensorData::new(y, [n]), device);
+    (x, y)
+}
+
+/// Whether the wgpu tests run, decided once per test binary by
+/// `USAM_WGPU_TESTS`: `1` requires them (panics without an adapter, as CI
+/// wants), `0` skips them, unset or `auto` runs them when a wgpu adapter can
+/// be created (Mesa's lavapipe counts) and prints why otherwise.
+pub fn wgpu_enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        let probe = || {
+            std::panic::catch_unwind(|| {
+                let device = burn::backend::wgpu::WgpuDevice::default();
+                Tensor::<burn::backend::Wgpu, 1>::from_floats([1.0, 2.0], &device)
+                    .sum()
+                    .into_data()
+            })
+            .is_ok()
+        };
+        match std::env::var("USAM_WGPU_TESTS").as_deref() {
+            Ok("0") => {
+                eprintln!("skipping wgpu: USAM_WGPU_TESTS=0");
+                false
+            }
+            Ok("1") => {
+                assert!(
+                    probe(),
+                    "USAM_WGPU_TESTS=1 but no wgpu adapter could be created"
+                );
+                true
+            }
+            Ok("auto") | Err(_) => {
+                let ok = probe();
+                if !ok {
+                    eprintln!("skipping wgpu: no adapter (set USAM_WGPU_TESTS=1 to require one)");
+                }
+                ok
+            }
+            Ok(other) => panic!("USAM_WGPU_TESTS must be 0, 1 or auto, got {other:?}"),
+        }
+    })
+}
+
+/// Tests per backend. `f32;` instantiates each `cpu` check on NdArray and
+/// Flex, and each `all` check on wgpu too (gated by [`wgpu_enabled`]);
+/// `f64;` instantiates the listed checks on NdArray<f64>. Burn keys default
+/// dtypes by device, so f32 and f64 NdArray must run in separate test
+/// binaries (processes).
+#[macro_export]
+macro_rules! hessian_tests {
+    (f32; cpu: [$($cpu:ident),* $(,)?], all: [$($all:ident),* $(,)?] $(,)?) => {
+        mod ndarray {
+            type AB = burn::backend::Autodiff<burn::backend::NdArray>;
+            $(#[test] fn $cpu() { super::$cpu::<AB>(&Default::default()); })*
+            $(#[test] fn $all() { super::$all::<AB>(&Default::default()); })*
+        }
+        mod flex {
+            type AB = burn::backend::Autodiff<burn::backend::Flex>;
+            $(#[test] fn $cpu() { super::$cpu::<AB>(&Default::default()); })*
+            $(#[test] fn $all() { super::$all::<AB>(&Default::default()); })*
+        }
+        mod wgpu {
+            type AB = burn::backend::Autodiff<burn::backend::Wgpu>;
+            $(#[test] fn $all() {
+                if $crate::hessian_util::wgpu_enabled() {
+                    super::$all::<AB>(&Default::default());
+                }
+            })*
+        }
+    };
+    (f64; [$($check:ident),* $(,)?] $(,)?) => {
+        mod ndarray_f64 {
+            type AB = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
+            $(#[test] fn $check() { super::$check::<AB>(&Default::default()); })*
+        }
+    };
+}
+
+/// Replaces every trainable parameter of `module` by `scale * N(0, 1) +
+/// shift` host draws, keeping ids: deterministic models on every backend
+/// (Burn's initialisers use each backend's own generator).
+pub fn reinit<B: Backend, M: Module<B>>(module: M, seed: u64, scale: f64, shift: f64) -> M {
+    struct Mapper {
+        rng: HostRng,
+        scale: f64,
+        shift: f64,
+    }
+    impl<B: Backend> burn::module::ModuleMapper<B> for Mapper {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let (id, value, mapper) = param.consume();
+            if !value.is_require_grad() {
+                return Param::from_mapped_value(id, value, mapper);
+            }
+            let dims = value.dims();
+            let n = dims.iter().product();
+            let values: Vec<f64> = self
+                .rng
+                .normals(n, self.scale)
+                .iter()
+                .map(|x| x + self.shift)
+                .collect();
+            let fresh = tensor::<B, D>(&values, dims, &value.device()).require_grad();
+            Param::from_mapped_value(id, fresh, mapper)
+        }
+    }
+    module.map(&mut Mapper {
+        rng: HostRng::new(seed),
+        scale,
+        shift,
+    })
+}

@@ -1,0 +1,13 @@
+//! The HVP-safe blocks: same values as Burn's layers, and exact
+//! Hessian-vector products through them under nested autodiff, checked
+//! against central differences (f32; tolerances stated at each check).
+
+mod hessian_util;
+
+use hessian_util::nn_checks::*;
+
+hessian_tests! {
+    f32;
+    cpu: [linear_matches_burn, pools_match_burn, relu_cnn_hessian_is_symmetric],
+    all: [cnn_blocks_match_central_differences],
+}
