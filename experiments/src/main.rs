@@ -71,6 +71,7 @@ struct DemoArgs {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 struct TrainArgs {
     /// TOML configuration file (see configs/).
     #[arg(long)]

@@ -65,6 +65,21 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
         RunningStats::CleanPassOnly
     };
     let clip = settings.clip_norm.map(GradientClippingConfig::Norm);
+    // Checked for every method, so a bad value never passes silently
+    // because the chosen method happens to ignore it.
+    for (field, value) in [
+        ("optimizer.rho", settings.rho),
+        ("optimizer.lambda", settings.lambda),
+    ] {
+        if let Some(v) = value
+            && !(v.is_finite() && v >= 0.0)
+        {
+            return Err(invalid(field, v, "must be finite and non-negative"));
+        }
+    }
+    if settings.samples == Some(0) {
+        return Err(invalid("optimizer.samples", 0, "must be at least 1"));
+    }
     // Validated for every method so a typo never passes silently.
     let sampler = settings.sampler.as_deref().map(parse_sampler).transpose()?;
     let method = settings.method.to_ascii_lowercase();

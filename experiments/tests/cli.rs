@@ -1,0 +1,294 @@
+//! End-to-end runs of the `usam` binary on the bundled data, in seconds:
+//! files written and parseable, loss decreasing, exact resume, and clear
+//! errors with exit code 2 for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use experiments::config::TrainConfig;
+use experiments::records::{EpochRecord, RunState, Summary};
+
+fn usam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_usam"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = usam(args);
+    assert!(
+        out.status.success(),
+        "usam {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A quick training command: the MNIST MLP, capped steps.
+fn train_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "--out",
+        out,
+        "--quiet",
+        "--set",
+        "steps_per_epoch=12",
+        "--set",
+        "eval_train=true",
+        "--set",
+        "hessian_samples=200",
+        "--set",
+        "hessian_probes=4",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Every weight of a run's last checkpoint, in visiting order.
+fn weights(dir: &Path) -> Vec<f32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::{Tensor, backend::Backend};
+    struct Collect(Vec<f32>);
+    impl<B: Backend> ModuleVisitor<B> for Collect {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            self.0.extend(
+                p.val()
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec::<f32>()
+                    .unwrap(),
+            );
+        }
+    }
+    let device = Default::default();
+    let (_, _, model) = experiments::train::load_run::<burn::backend::Flex>(dir, &device).unwrap();
+    let mut c = Collect(Vec::new());
+    model.visit(&mut c);
+    assert!(!c.0.is_empty());
+    c.0
+}
+
+fn history(dir: &Path) -> Vec<EpochRecord> {
+    std::fs::read_to_string(dir.join("epochs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is an EpochRecord"))
+        .collect()
+}
+
+#[test]
+fn a_run_writes_parseable_outputs_and_learns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let d = dir.to_str().unwrap();
+    ok(&train_args(
+        d,
+        &[
+            "--method",
+            "frob",
+            "--epochs",
+            "3",
+            "--hessian-every",
+            "3",
+            "--label-noise",
+            "0.2",
+        ],
+    ));
+    let h = history(&dir);
+    assert_eq!(h.len(), 3);
+    assert!(
+        h[2].train_loss < h[0].train_loss,
+        "loss must decrease: {} -> {}",
+        h[0].train_loss,
+        h[2].train_loss
+    );
+    assert!(h.iter().all(|r| r.sharpness.is_some_and(f64::is_finite)));
+    let hessian = h[2].hessian.expect("measured on epoch 3");
+    assert!(hessian.trace.std_error.is_finite() && hessian.hvps > 0);
+    let eval = h[2].train_eval.expect("train set evaluated");
+    // 20% of 8000 labels corrupted: both subsets are scored.
+    assert_eq!(eval.corrupted_true.unwrap().examples, 1600);
+    assert_eq!(eval.clean.examples, 6400);
+
+    let summary: Summary =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary.epochs, 3);
+    assert_eq!(summary.method, "frob");
+    let config = TrainConfig::from_file(&dir.join("config.toml")).unwrap();
+    assert_eq!(config.label_noise, 0.2);
+    for plot in ["curves.png", "curves.svg"] {
+        let bytes = std::fs::read(dir.join(plot)).unwrap();
+        assert!(bytes.len() > 1000, "{plot} is drawn");
+    }
+    assert_eq!(
+        &std::fs::read(dir.join("curves.png")).unwrap()[..4],
+        b"\x89PNG"
+    );
+
+    // eval and hessian read the checkpoint back.
+    let eval: serde_json::Value = serde_json::from_str(&ok(&["eval", "--run", d])).unwrap();
+    assert_eq!(eval["test"]["examples"], 2000);
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        "hessian",
+        "--run",
+        d,
+        "--samples",
+        "100",
+        "--probes",
+        "3",
+        "--top-k",
+        "2",
+    ]))
+    .unwrap();
+    assert_eq!(report["top_eigenvalues"].as_array().unwrap().len(), 2);
+    assert!(dir.join("hessian.json").is_file());
+}
+
+#[test]
+fn resume_after_an_interruption_equals_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    for method in ["frob", "ssam"] {
+        let straight = tmp.path().join(format!("straight-{method}"));
+        let resumed = tmp.path().join(format!("resumed-{method}"));
+        let s = straight.to_str().unwrap();
+        let r = resumed.to_str().unwrap();
+        ok(&train_args(s, &["--method", method, "--epochs", "3"]));
+        // The "interrupted" run stopped after its first checkpoint ...
+        ok(&train_args(r, &["--method", method, "--epochs", "1"]));
+        // ... and continues to the same end.
+        ok(&train_args(
+            r,
+            &["--method", method, "--epochs", "3", "--resume"],
+        ));
+
+        // Record files carry random parameter ids; the weights must match bitwise.
+        assert_eq!(
+            weights(&straight),
+            weights(&resumed),
+            "{method}: resumed weights differ from the uninterrupted run"
+        );
+        let (ha, hb) = (history(&straight), history(&resumed));
+        for (x, y) in ha.iter().zip(&hb) {
+            assert_eq!((x.train_loss, x.test), (y.train_loss, y.test), "{method}");
+        }
+        let state: RunState =
+            serde_json::from_str(&std::fs::read_to_string(resumed.join("state.json")).unwrap())
+                .unwrap();
+        assert_eq!(state.epochs_done, 3);
+        // Superseded checkpoints are gone, the current one is kept.
+        assert!(!resumed.join("model-0001.mpk").exists());
+    }
+}
+
+#[test]
+fn invalid_flags_exit_with_code_2_and_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("x");
+    let d = d.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["train", "--out", d, "--epochs", "many"], "invalid value"),
+        (
+            &["train", "--out", d, "--method", "adagrad-sam"],
+            "optimizer.method",
+        ),
+        (&["train", "--out", d, "--rho", "-1"], "rho"),
+        (&["train", "--out", d, "--set", "optimizer.rhoo=1"], "rhoo"),
+        (
+            &["train", "--out", d, "--backend", "tpu"],
+            "unknown backend",
+        ),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, needle) in cases {
+        let out = usam(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: `{needle}` not in: {err}");
+    }
+    assert!(!Path::new(d).exists(), "nothing is created on bad input");
+}
+
+#[test]
+fn an_existing_directory_is_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let precious = tmp.path().join("notes.txt");
+    std::fs::write(&precious, "keep me").unwrap();
+    let out = usam(&train_args(
+        tmp.path().to_str().unwrap(),
+        &["--epochs", "1"],
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn sweep_and_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("sweep.toml");
+    std::fs::write(
+        &file,
+        r#"
+methods = ["sgd", "sam"]
+datasets = ["mnist-10k"]
+seeds = [1, 2]
+[[regimes]]
+name = "limited"
+data_fraction = 0.1
+[base]
+epochs = 1
+steps_per_epoch = 4
+eval_train = false
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("grid");
+    let o = out.to_str().unwrap();
+    let printed = ok(&[
+        "sweep",
+        "--config",
+        file.to_str().unwrap(),
+        "--out",
+        o,
+        "--quiet",
+    ]);
+    assert!(printed.contains("limited 10%"), "{printed}");
+    // A second call finds everything done and trains nothing.
+    let again = ok(&[
+        "sweep",
+        "--config",
+        file.to_str().unwrap(),
+        "--out",
+        o,
+        "--quiet",
+    ]);
+    assert_eq!(again.matches("(Done)").count(), 4, "{again}");
+    let csv = tmp.path().join("table.csv");
+    let md = ok(&["table", "--dir", o, "--csv", csv.to_str().unwrap()]);
+    assert!(md.contains("| sam |") && md.contains("(n=2)"), "{md}");
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+}
+
+#[test]
+fn demo_runs_with_every_method() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let printed = ok(&[
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "5",
+        "--quiet",
+    ]);
+    for method in ["sgd", "sam", "trace", "frob", "det"] {
+        assert!(printed.contains(&format!("| {method} |")), "{printed}");
+        assert!(out.join(method).join("summary.json").is_file());
+    }
+    assert!(out.join("demo.png").is_file() && out.join("demo.md").is_file());
+}
