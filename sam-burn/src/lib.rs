@@ -2,9 +2,11 @@
 //!
 //! Layout: [`optim`] holds the optimizers (universal SAM, SAM, ASAM, SSAM),
 //! [`hessian`] the Hessian diagnostics by double-backward Hessian-vector
-//! products, and [`nn`] building blocks that can be differentiated twice.
+//! products, [`nn`] building blocks that can be differentiated twice, and
+//! [`check`] the agreement of a backend with the f64 reference.
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod hessian;
 pub mod nn;
 pub mod optim;
