@@ -8,7 +8,7 @@
 //! [`records`] (what is written), [`output`] (atomic, non-destructive
 //! output directories), [`plot`], [`progress`], [`sweep`] (grids and
 //! paper-style tables), [`demo`], [`inspect`] (`eval`, `hessian`) and
-//! [`bench`].
+//! [`bench`], [`selftest`] (a backend against the reference and the CPU).
 #![warn(missing_docs)]
 
 pub mod backend;
@@ -23,5 +23,6 @@ pub mod output;
 pub mod plot;
 pub mod progress;
 pub mod records;
+pub mod selftest;
 pub mod sweep;
 pub mod train;

@@ -46,6 +46,18 @@ enum Command {
     Table(TableArgs),
     /// Print optimizer benchmark figures.
     Bench(BenchArgs),
+    /// Check a backend against the f64 reference and the CPU backend.
+    Selftest(SelftestArgs),
+}
+
+#[derive(Args)]
+struct SelftestArgs {
+    /// Backend: cpu, ndarray, wgpu, cuda.
+    #[arg(long, default_value = "cpu")]
+    backend: BackendKind,
+    /// Device index.
+    #[arg(long, default_value_t = 0)]
+    device: usize,
 }
 
 #[derive(Args)]
@@ -297,6 +309,15 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Sweep(a) => sweep_cmd(a),
         Command::Table(a) => table(a),
         Command::Bench(a) => bench_cmd(a),
+        Command::Selftest(a) => {
+            let report = experiments::selftest::run(a.backend, a.device)?;
+            print!("{}", report.table());
+            if report.passed() {
+                Ok(())
+            } else {
+                Err(Failure::Run("some checks failed".into()))
+            }
+        }
     }
 }
 
