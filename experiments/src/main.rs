@@ -280,6 +280,7 @@ impl From<ConfigError> for Failure {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
@@ -297,6 +298,17 @@ fn main() -> ExitCode {
             eprintln!("error: {m}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `usam ... | head` should end quietly, as other command-line tools do,
+/// not panic on a closed pipe.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: resetting a signal disposition to its default at start-up,
+    // before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -44,7 +44,7 @@ pub struct SweepConfig {
     pub seeds: Vec<u64>,
     /// Settings shared by every run (a `TrainConfig` table).
     #[serde(default)]
-    pub base: toml::Table,
+    pub run: toml::Table,
     /// Per-method `optimizer` settings (e.g. `[method.sam] rho = 0.05`).
     #[serde(default)]
     pub method: BTreeMap<String, toml::Table>,
@@ -93,7 +93,7 @@ impl SweepConfig {
             for regime in &self.regimes {
                 for method in &self.methods {
                     for &seed in &self.seeds {
-                        let mut table = self.base.clone();
+                        let mut table = self.run.clone();
                         if let Some(extra) = self.dataset.get(dataset) {
                             merge(&mut table, extra);
                         }
@@ -308,10 +308,10 @@ name = "full"
 [[regimes]]
 name = "noise"
 label_noise = 0.2
-[base]
+[run]
 epochs = 3
 model = "mlp"
-[base.optimizer]
+[run.optimizer]
 scaling = "Exact"
 [method.frob]
 rho = 0.01

@@ -237,7 +237,7 @@ seeds = [1, 2]
 [[regimes]]
 name = "limited"
 data_fraction = 0.1
-[base]
+[run]
 epochs = 1
 steps_per_epoch = 4
 eval_train = false

@@ -10,3 +10,8 @@ pub mod check;
 pub mod hessian;
 pub mod nn;
 pub mod optim;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,51 @@
+# Recipes for the usam workspace. The README's commands do not need `just`.
+
+# List the recipes.
+default:
+    @just --list
+
+# The main job: MNIST MLP on the bundled digits, five optimizers.
+demo *ARGS:
+    cargo run --release -p experiments -- demo {{ARGS}}
+
+# Alias of demo.
+run *ARGS:
+    cargo run --release -p experiments -- {{ARGS}}
+
+# The whole test suite (installs lavapipe for the wgpu tests first).
+test:
+    ./scripts/setup.sh
+    cargo test --workspace
+
+# Benchmark figures: optimizer step times (MLP, ResNet18), memory, Hessian costs, data loading.
+bench:
+    cargo run --release -p experiments -- bench steps --model mlp --batch 128 --steps 20
+    cargo run --release -p experiments -- bench steps --model resnet18 --batch 16 --steps 5
+    cargo run --release -p experiments -- bench memory --model resnet18 --batch 16 --steps 2
+    cargo bench -p sam-burn --bench hessian
+    cargo bench -p datasets --bench loader
+    cargo run --release -p sam-core --example noise_throughput
+
+# Format everything.
+fmt:
+    cargo fmt --all
+
+# Formatting check and clippy, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Alias of lint.
+clippy: lint
+
+# What CI runs.
+ci:
+    ./.ci/run
+
+# Check a backend against the f64 reference and the CPU (cpu, ndarray, wgpu, cuda).
+selftest BACKEND="cpu":
+    cargo run --release -p experiments --features cuda -- selftest --backend {{BACKEND}}
+
+# Build the GPU bundle here and print how to run it on an NVIDIA machine.
+gpu:
+    ./scripts/gpu-bundle.sh
