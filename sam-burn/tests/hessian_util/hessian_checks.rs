@@ -121,7 +121,7 @@ pub fn scale_invariant_matches_sam_core<AB: AutodiffBackend>(device: &AB::Device
     );
 }
 
-pub fn tanh_net_matches_analytic<AB: AutodiffBackend>(device: &AB::Device) {
+pub fn tanh_net_matches_sam_core<AB: AutodiffBackend>(device: &AB::Device) {
     let prob = TanhProblem::new(5, 8, 3, 4);
     let model = prob.model::<AB>(device);
     let loss = |m: &TanhNet<Autodiff<AB>>,
@@ -132,6 +132,8 @@ pub fn tanh_net_matches_analytic<AB: AutodiffBackend>(device: &AB::Device) {
     let layout = hessian.layout();
     let paths: Vec<_> = layout.params().iter().map(|p| p.path.as_str()).collect();
     assert_eq!(paths, ["w1", "b1", "w2", "b2"], "sam-core's TanhNet layout");
+    let sizes: Vec<usize> = layout.params().iter().map(|p| p.len).collect();
+    assert_eq!(sizes, sam_core::problems::Problem::layout(&prob.problem));
     assert_eq!(layout.dim(), prob.dim());
     // A few dozen operations per entry, summed over 8 examples: 1e-4 in
     // f32, 1e-11 in f64.
@@ -328,24 +330,27 @@ pub fn dense_spectrum_checks<AB: AutodiffBackend>(device: &AB::Device) {
     let frob_sq: f64 = eig.iter().map(|l| l * l).sum();
     let log_det: f64 = eig.iter().map(|l| l.ln()).sum();
 
-    // Trace: 200 Rademacher probes, no early stop.
+    // Trace: 200 Rademacher probes (40 on wgpu), no early stop.
+    let probes = budget::<AB>(200, 40);
     let cfg = HutchinsonConfig::new()
-        .with_max_probes(200)
+        .with_max_probes(probes)
         .with_rel_tol(0.0)
         .with_seed(3);
     let t = hessian.trace(&cfg).unwrap();
-    assert_eq!((t.probes, t.hvps), (200, 200));
+    assert_eq!((t.probes, t.hvps), (probes, probes));
     within_3se("trace", t.trace, t.std_error, tr);
 
-    // Tolerance stopping: 1% relative error reached long before 10 000 probes.
+    // Tolerance stopping: the relative error target is reached long before
+    // 10 000 probes (1%; 5% on wgpu).
+    let rel_tol = budget::<AB>(100, 500) as f64 * 1e-4;
     let t = hessian
         .trace(
             &HutchinsonConfig::new()
                 .with_max_probes(10_000)
-                .with_rel_tol(0.01),
+                .with_rel_tol(rel_tol),
         )
         .unwrap();
-    assert!(t.converged && t.probes < 10_000 && t.std_error <= 0.01 * t.trace.abs());
+    assert!(t.converged && t.probes < 10_000 && t.std_error <= rel_tol * t.trace.abs());
 
     // Frobenius: 200 Gaussian probes.
     let f = hessian.frobenius(&cfg).unwrap();
@@ -400,8 +405,8 @@ pub fn dense_spectrum_checks<AB: AutodiffBackend>(device: &AB::Device) {
         .eigenvalues_power(
             2,
             &PowerIterationConfig::new()
-                .with_max_iters(500)
-                .with_tol(1e-7),
+                .with_max_iters(300)
+                .with_tol(1e-6),
         )
         .unwrap();
     for k in 0..2 {
@@ -415,17 +420,21 @@ pub fn dense_spectrum_checks<AB: AutodiffBackend>(device: &AB::Device) {
     }
 
     // SLQ with n steps: each probe's quadrature is exact, v' log(H) v, so the
-    // mean over probes is Hutchinson's estimate of tr log H.
+    // mean over probes is Hutchinson's estimate of tr log H. 60 probes (8 on
+    // wgpu), n HVPs each.
+    let probes = budget::<AB>(60, 8);
     let slq_cfg = SlqConfig::new()
         .with_steps(n)
-        .with_max_probes(60)
+        .with_max_probes(probes)
         .with_rel_tol(0.0);
     let ld = hessian.log_det(&slq_cfg).unwrap();
     within_3se("log det", ld.log_abs_det, ld.std_error, log_det);
     assert_eq!((ld.negative_ritz_values, ld.floored_ritz_values), (0, 0));
-    assert!(ld.hvps <= 60 * n);
+    assert!(ld.probes == probes && ld.hvps <= probes * n);
 
-    let density = hessian.density(&slq_cfg.with_max_probes(10)).unwrap();
+    let density = hessian
+        .density(&slq_cfg.with_max_probes(budget::<AB>(10, 4)))
+        .unwrap();
     let (tr_slq, se) = density.trace_of(|x| x);
     within_3se("slq trace", tr_slq, se, tr);
     // The smoothed density integrates to one (trapezoid rule on a fine grid).
@@ -450,7 +459,7 @@ pub fn per_group_checks<AB: AutodiffBackend>(device: &AB::Device) {
     assert_eq!(names, ["l1", "l2"]);
     assert_eq!(layout.group_by_prefix("l2").unwrap(), groups[1]);
     let cfg = HutchinsonConfig::new()
-        .with_max_probes(150)
+        .with_max_probes(budget::<AB>(150, 30))
         .with_rel_tol(0.0)
         .with_seed(9);
     let traces = hessian.trace_by_group(&groups, &cfg).unwrap();
