@@ -314,3 +314,20 @@ pub(crate) fn upload<B: Backend>(values: Vec<f32>, device: &B::Device) -> Tensor
     let n = values.len();
     Tensor::from_data(TensorData::new(values, [n]), device)
 }
+
+/// Sizes of the parameters that require gradients, in visiting order: the
+/// parameter list a clean pass will normally produce, known before it runs.
+pub(crate) fn trainable_sizes<B: AutodiffBackend, M: AutodiffModule<B>>(module: &M) -> Vec<usize> {
+    struct Sizes(Vec<usize>);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Sizes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let v = param.val();
+            if v.is_require_grad() {
+                self.0.push(v.shape().num_elements());
+            }
+        }
+    }
+    let mut sizes = Sizes(Vec::new());
+    module.visit(&mut sizes);
+    sizes.0
+}

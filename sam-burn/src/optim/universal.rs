@@ -25,8 +25,10 @@ use super::base::{
     PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
 };
 use super::error::{OptimError, Pass, check_finite};
-use super::noise::SampleNoise;
-use super::params::{Flat, RunningStats, flatten_gradients, flatten_like, perturbed_module};
+use super::noise::Prefetch;
+use super::params::{
+    Flat, RunningStats, flatten_gradients, flatten_like, perturbed_module, trainable_sizes,
+};
 
 /// Configuration of [`UniversalSam`]. Unset hyperparameters take the
 /// reference values of the chosen preset (SPEC section 3): Trace rho 0.01,
@@ -187,6 +189,12 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
         F: FnMut(M) -> P,
         P: PassOutput,
     {
+        // The parameter sizes are known before the clean pass, so the first
+        // sample's noise is drawn while it runs.
+        let sizes = trainable_sizes::<B, M>(model);
+        let sampler = self.measure.sampler();
+        let mut next = (self.lambda != 0.0 && self.samples > 0)
+            .then(|| Prefetch::start(sampler, self.seed, self.step, 0, self.rho, &sizes));
         let (l0, g0, output) = closure(model.clone()).split();
         let l0 = check_finite(l0, Pass::Clean)?;
         let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
@@ -209,13 +217,19 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
         let estimator = Estimator::new(self.measure.as_ref(), self.rho, self.lambda, self.scaling)?;
         let mut stream = estimator.stream_with_samples(l0, self.samples)?;
         let plan = stream.plan();
-        let sizes: Vec<usize> = list
+        let device = g0.tensors[0].device();
+        // Parameters without a gradient are not perturbed; the prefetched
+        // sizes then disagree and the noise is drawn again for the list.
+        let listed: Vec<usize> = list
             .shapes
             .iter()
             .map(|s| s.iter().product::<usize>())
             .collect();
-        let device = g0.tensors[0].device();
-        let sampler = self.measure.sampler();
+        if listed != sizes {
+            next = Some(Prefetch::start(
+                sampler, self.seed, self.step, 0, self.rho, &listed,
+            ));
+        }
 
         // With fixed weights g0 lives inside slot 0 from the start, saving
         // a parameter-sized buffer (Trace: 1 buffer in all, Frob: 2).
@@ -233,7 +247,17 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
 
         let mut losses = Vec::with_capacity(self.samples);
         for i in 0..self.samples {
-            let noise = SampleNoise::new(sampler, self.seed, self.step, i as u32, self.rho, &sizes);
+            let mut noise = next.take().expect("noise is always prefetched").wait();
+            if i + 1 < self.samples {
+                next = Some(Prefetch::start(
+                    sampler,
+                    self.seed,
+                    self.step,
+                    i as u32 + 1,
+                    self.rho,
+                    &listed,
+                ));
+            }
             let perturbed =
                 perturbed_module::<B, M, _>(model, &list, self.running_stats, |t, w| {
                     noise.perturb(t, w)
