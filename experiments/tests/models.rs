@@ -686,3 +686,25 @@ fn exact_hvp_matches_finite_differences_in_f64() {
 fn label(c: &ModelConfig) -> String {
     format!("{} (reuse {})", c.kind, c.mlp_reuse_layer)
 }
+
+/// Measuring the Hessian mid-training must not move the model's batch-norm
+/// running statistics (the products run on a fork), while a training
+/// forward pass does.
+#[test]
+fn hessian_products_leave_running_statistics_alone() {
+    let d = Default::default();
+    let c = config(ModelKind::ResNet18, 3, 3, 8).with_base_width(Some(2));
+    let model = c.init::<CpuAd>(&d).unwrap();
+    let running = |m: &Model<CpuAd>| match m {
+        Model::ResNet(r) => to_vec(r.stem_bn.running_mean.value_sync()),
+        _ => unreachable!(),
+    };
+    let before = running(&model);
+    let data = batch::<Cpu>(4, 3, 8, 3, 7, &d);
+    let hessian = Hessian::new(&model, hvp_loss::<CpuAd>, data.clone()).unwrap();
+    let v = ParamVector::random(hessian.layout().clone(), Probe::Rademacher, 1, &d);
+    hessian.hvp(&v).unwrap();
+    assert_eq!(running(&model), before);
+    let _ = model.forward(Tensor::from_inner(data.0));
+    assert_ne!(running(&model), before);
+}

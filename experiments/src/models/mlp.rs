@@ -37,6 +37,12 @@ pub struct MlpConfig {
     /// layers, a third 128-128 layer applied twice, output (128-10), that is
     /// 6 applications of 5 layers and 151,306 parameters (167,818 - 16,512).
     /// Needs `depth >= 2` (there must be a hidden-to-hidden layer to reuse).
+    ///
+    /// This reading keeps the paper's "6-layer" count (applications) while
+    /// the code defines one layer fewer; the reference's source was not
+    /// available here to confirm which layer it repeats. Reusing another
+    /// hidden-to-hidden layer would give the same parameter count and a
+    /// different function.
     #[config(default = false)]
     pub reuse_layer: bool,
 }
