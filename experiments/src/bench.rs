@@ -124,13 +124,12 @@ impl BackendTask for StepsTask {
                         source: f.error,
                     })?;
                 model = next;
-                // The base step is lazy on some backends: force it.
-                let _ = model.num_params();
+                // The base step is queued lazily on GPU backends: wait for it.
                 sync_model(&model);
                 if i >= o.warmup {
                     times.push(t0.elapsed().as_secs_f64());
                 }
-                let _ = report;
+                debug_assert!(report.loss.is_finite());
             }
             times.sort_by(f64::total_cmp);
             rows.push(StepTiming {
@@ -212,7 +211,7 @@ pub fn memory_probe(options: BenchOptions) -> Result<(u64, usize), RunError> {
         let (c, s, k) = input_shape(options.model);
         ModelConfig::new(options.model, k, c, s)
             .init::<burn::backend::NdArray>(&Default::default())?
-            .num_params()
+            .num_trainable_params()
     };
     step_timings(options)?;
     Ok((peak_rss().unwrap_or(0), params))

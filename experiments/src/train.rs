@@ -172,7 +172,7 @@ fn train<B: Backend>(
         info!(epochs_done = state.epochs_done, "resumed");
     }
     let start_epoch = history.len();
-    let parameters = model.num_params();
+    let parameters = model.num_trainable_params();
     let steps = data.steps_per_epoch(cfg.batch_size, cfg.steps_per_epoch);
     let progress = Progress::new(options.progress, cfg.epochs, steps);
     let loss_fn = CrossEntropyLossConfig::new().init(device);
