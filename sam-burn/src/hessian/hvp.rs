@@ -378,6 +378,10 @@ fn weigh<D>(batches: impl IntoIterator<Item = (D, usize)>) -> Result<Vec<(D, f64
 /// Batch norm layers see each batch's statistics (the training-mode loss),
 /// because the model runs on an autodiff backend.
 ///
+/// The Hessian is taken at the parameters `model` has when the object is
+/// built: later training of `model` does not move it (tensors are shared,
+/// not copied, so this costs no memory).
+///
 /// ```
 /// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
@@ -431,6 +435,16 @@ where
             loss,
             batches: weigh(batches)?,
         })
+    }
+
+    /// Layout of the model's trainable parameters (the space of `H`).
+    pub fn layout(&self) -> &Arc<ParamLayout> {
+        &self.lifted.layout
+    }
+
+    /// Device of the model's parameters.
+    pub fn device(&self) -> AB::Device {
+        self.lifted.device.clone()
     }
 
     /// The product `H v`, averaged over the batches.
