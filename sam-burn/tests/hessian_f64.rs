@@ -11,7 +11,7 @@ hessian_tests! {
         quadratic_matches_sam_core,
         rosenbrock_matches_sam_core,
         scale_invariant_matches_sam_core,
-        tanh_net_matches_analytic,
+        tanh_net_matches_sam_core,
         hvp_matches_central_differences,
         relu_kink_breaks_finite_differences,
         dense_spectrum_checks,
