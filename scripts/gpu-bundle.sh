@@ -14,4 +14,8 @@ mkdir -p gpu
 cp target/release/usam gpu/usam
 [ -n "$bench" ] && cp "$bench" gpu/hessian-bench
 strip gpu/usam gpu/hessian-bench 2>/dev/null || true
+# Compressed copies for machines reached through a size-limited transfer;
+# scripts/gpu-check.sh unpacks them.
+gzip -9 -kf gpu/usam
+[ -f gpu/hessian-bench ] && gzip -9 -kf gpu/hessian-bench
 ls -la gpu

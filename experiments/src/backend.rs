@@ -65,6 +65,40 @@ pub enum BackendError {
         "this binary was built without CUDA support: rebuild with `cargo build --release -p experiments --features cuda`"
     )]
     CudaNotBuilt,
+    /// The backend found no usable device.
+    #[error("the {backend} backend has no usable device here: {message}")]
+    Unavailable {
+        /// The backend.
+        backend: BackendKind,
+        /// What the backend reported.
+        message: String,
+    },
+}
+
+/// Creates and reads back one tensor on `device`, turning the panic a
+/// backend raises when it has no device (no driver, no adapter) into an
+/// error. The panic hook is silenced meanwhile: the failure is reported
+/// once, as a typed error.
+pub fn probe<B: Backend>(kind: BackendKind, device: &B::Device) -> Result<(), BackendError> {
+    use burn::tensor::Tensor;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<B, 1>::from_floats([1.0, 2.0], device)
+            .sum()
+            .into_data()
+    }));
+    std::panic::set_hook(hook);
+    result
+        .map(|_| ())
+        .map_err(|payload| BackendError::Unavailable {
+            backend: kind,
+            message: payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the backend panicked while starting".into()),
+        })
 }
 
 /// A computation generic over the inner backend (see [`dispatch`]).
@@ -92,6 +126,7 @@ pub fn dispatch<T: BackendTask>(
                 0 => WgpuDevice::DefaultDevice,
                 i => WgpuDevice::DiscreteGpu(i - 1),
             };
+            probe::<burn::backend::Wgpu>(kind, &device)?;
             Ok(task.run::<burn::backend::Wgpu>(device))
         }
         BackendKind::Cuda => run_cuda(device_index, task),
@@ -101,7 +136,9 @@ pub fn dispatch<T: BackendTask>(
 #[cfg(feature = "cuda")]
 fn run_cuda<T: BackendTask>(index: usize, task: T) -> Result<T::Output, BackendError> {
     use burn::backend::cuda::CudaDevice;
-    Ok(task.run::<burn::backend::Cuda>(CudaDevice::new(index)))
+    let device = CudaDevice::new(index);
+    probe::<burn::backend::Cuda>(BackendKind::Cuda, &device)?;
+    Ok(task.run::<burn::backend::Cuda>(device))
 }
 
 #[cfg(not(feature = "cuda"))]

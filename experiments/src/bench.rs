@@ -150,7 +150,7 @@ fn sync_model<B: burn::tensor::backend::AutodiffBackend>(model: &crate::models::
         fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<B, D>>) {
             if !self.0 {
                 self.0 = true;
-                let _ = p.val().flatten::<1>(0, D - 1).slice([0..1]).into_data();
+                let _ = p.val().flatten::<1>(0, D - 1).narrow(0, 0, 1).into_data();
             }
         }
     }

@@ -152,8 +152,10 @@ pub enum BaseKind {
 /// Learning rate as a function of the epoch.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[derive(Default)]
 pub enum Schedule {
     /// The initial rate throughout.
+    #[default]
     Constant,
     /// Multiply by `gamma` at each milestone epoch.
     Multistep {
@@ -167,12 +169,6 @@ pub enum Schedule {
         /// The final rate.
         min_lr: f64,
     },
-}
-
-impl Default for Schedule {
-    fn default() -> Self {
-        Schedule::Constant
-    }
 }
 
 impl Schedule {

@@ -4,6 +4,7 @@
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
 use datasets::{
     Augmentation, DatasetKind, ImageBatch, ImageBatcher, ImageDataset, LabelNoise, Limit,
     LoadOptions, Normalization, Regime,
@@ -54,7 +55,7 @@ impl RunData {
         }
         options.allow_download = cfg.download;
         let split = datasets::load(&kind, &options)?;
-        let limit = (cfg.data_fraction < 1.0).then(|| match cfg.subset {
+        let limit = (cfg.data_fraction < 1.0).then_some(match cfg.subset {
             Subset::Prefix => Limit::Prefix {
                 fraction: cfg.data_fraction,
             },
@@ -71,7 +72,7 @@ impl RunData {
         let corrupted = noisy.corrupted_mask();
         let normalization = Normalization::for_kind(&kind)
             .unwrap_or_else(|| Normalization::from_dataset(&noisy.dataset));
-        let augmentation = cfg.augmentation().then(|| Augmentation {
+        let augmentation = cfg.augmentation().then_some(Augmentation {
             crop_padding: Some(4),
             // Flipping digits changes them: SVHN gets crops only.
             horizontal_flip: !matches!(kind, DatasetKind::Svhn),
@@ -105,7 +106,7 @@ impl RunData {
     ) -> impl Iterator<Item = ImageBatch<B>> + 'a {
         let mut batcher = ImageBatcher::new(self.normalization.clone());
         if let Some(aug) = &self.augmentation {
-            batcher = batcher.with_augmentation(aug.clone());
+            batcher = batcher.with_augmentation(*aug);
         }
         batcher.set_epoch(epoch as u64);
         let order = permutation(self.train.len(), seed, epoch as u64);
@@ -144,6 +145,26 @@ pub fn eval_batches<'a, B: Backend>(
             .collect();
         batcher.batch(items, device)
     })
+}
+
+/// A batch as the Hessian operators take it: `((images, targets), size)`.
+pub type SizedBatch<B> = ((Tensor<B, 4>, Tensor<B, 1, Int>), usize);
+
+/// The first `limit` examples of `dataset` as [`SizedBatch`]es, in order and
+/// without augmentation.
+pub fn sized_eval_batches<B: Backend>(
+    dataset: &ImageDataset,
+    normalization: &Normalization,
+    batch_size: usize,
+    limit: usize,
+    device: &B::Device,
+) -> Vec<SizedBatch<B>> {
+    eval_batches::<B>(dataset, normalization, batch_size, limit, device)
+        .map(|b| {
+            let n = b.len();
+            ((b.images, b.targets), n)
+        })
+        .collect()
 }
 
 /// SplitMix64: small, seedable, and enough for shuffling.

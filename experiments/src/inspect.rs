@@ -12,7 +12,7 @@ use sam_burn::hessian::{
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendKind, BackendTask, dispatch};
-use crate::data::eval_batches;
+use crate::data::sized_eval_batches;
 use crate::models::Model;
 use crate::output::OutputDir;
 use crate::records::{Estimate, RunState, Score, TrainScores};
@@ -109,18 +109,13 @@ impl BackendTask for HessianTask {
         type Ad<B> = Autodiff<B>;
         let (cfg, data, model) = load_run::<B>(&self.0, &device)?;
         let o = self.1;
-        let batches: Vec<((Tensor<B, 4>, Tensor<B, 1, Int>), usize)> = eval_batches::<B>(
+        let batches = sized_eval_batches::<B>(
             &data.train,
             &data.normalization,
             cfg.eval_batch_size,
             o.samples,
             &device,
-        )
-        .map(|b| {
-            let n = b.len();
-            ((b.images, b.targets), n)
-        })
-        .collect();
+        );
         let samples = batches.iter().map(|(_, n)| n).sum();
         let loss = |m: &HvpModule<Model<Ad<B>>, Ad<B>>,
                     (x, y): &(Tensor<B, 4>, Tensor<B, 1, Int>)| {

@@ -171,14 +171,14 @@ pub type BaseRecord<M, B> =
 impl<M: AutodiffModule<B>, B: AutodiffBackend> BaseOptimizer<M, B> {
     /// Builds the base optimizer of `settings`.
     pub fn new(settings: &BaseSettings) -> Self {
-        let decay = (settings.weight_decay > 0.0).then(|| WeightDecayConfig {
+        let decay = (settings.weight_decay > 0.0).then_some(WeightDecayConfig {
             penalty: settings.weight_decay as f32,
         });
         match settings.kind {
             BaseKind::Sgd => Self::Sgd(
                 SgdConfig::new()
                     .with_weight_decay(decay)
-                    .with_momentum((settings.momentum > 0.0).then(|| MomentumConfig {
+                    .with_momentum((settings.momentum > 0.0).then_some(MomentumConfig {
                         momentum: settings.momentum,
                         dampening: 0.0,
                         nesterov: settings.nesterov,

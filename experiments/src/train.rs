@@ -20,7 +20,7 @@ use tracing::info;
 
 use crate::backend::{BackendError, BackendTask, dispatch};
 use crate::config::{ConfigError, TrainConfig};
-use crate::data::{DataError, RunData, eval_batches, permutation};
+use crate::data::{DataError, RunData, eval_batches, permutation, sized_eval_batches};
 use crate::models::{Model, ModelConfig, ModelError};
 use crate::optimizer::{BaseOptimizer, method_config};
 use crate::output::{OutputDir, OutputError};
@@ -451,18 +451,13 @@ pub fn hessian_metrics<B: Backend>(
     device: &B::Device,
 ) -> Result<HessianMetrics, RunError> {
     let t0 = Instant::now();
-    let batches: Vec<((Tensor<B, 4>, Tensor<B, 1, Int>), usize)> = eval_batches::<B>(
+    let batches = sized_eval_batches::<B>(
         &data.train,
         &data.normalization,
         cfg.eval_batch_size,
         cfg.hessian_samples,
         device,
-    )
-    .map(|b| {
-        let n = b.len();
-        ((b.images, b.targets), n)
-    })
-    .collect();
+    );
     let samples = batches.iter().map(|(_, n)| n).sum();
     let loss = |m: &HvpModule<Model<Ad<B>>, Ad<B>>, (x, y): &(Tensor<B, 4>, Tensor<B, 1, Int>)| {
         let logits = m.forward(lift::<Ad<B>, 4>(x.clone()));

@@ -165,7 +165,7 @@ fn ssam_without_mask_is_a_typed_error_and_returns_the_model() {
 
 #[test]
 fn bad_configuration_is_a_typed_error() {
-    let err = |r: Result<_, OptimError>| r.err().expect("must fail");
+    let err = |r: Result<_, OptimError>| r.expect_err("must fail");
     assert!(matches!(
         err(SamConfig::new().with_rho(-0.1).rule().map(|_| ())),
         OptimError::InvalidConfig { name: "rho", .. }

@@ -44,7 +44,7 @@ const STEPS: usize = 2;
 ///
 /// The tensors are f32, the reference f64. One step moves each weight by
 /// `lr * |g|`, computed from losses and gradients with relative error about
-/// 1e-6 (a few f32 roundings of O(1) values, matmul sums of at most 16
+/// 1e-6 (a few f32 roundings of O(1) values, sums of at most 16
 /// terms). The universal coefficients divide loss differences by rho^2 only
 /// in `Exact` scaling, where the cases use rho >= 0.1, so the amplification
 /// stays below 1e2. 2e-4 relative to the largest weight leaves a margin of

@@ -1,5 +1,11 @@
 //! `sam-core`'s analytic problems written as Burn modules and closures, so
 //! a backend's tensors can be checked against the f64 reference.
+//!
+//! The losses contract with broadcast products and sums, not `matmul`: GPU
+//! matmuls may round their inputs to TF32 (CubeCL's CUDA kernels do), which
+//! is a property of the model's layers, not of the optimizer under test,
+//! and would hide an optimizer error of the same size. `usam selftest`
+//! measures the matmul precision on its own line.
 
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
@@ -74,7 +80,7 @@ impl<B: Backend> QuadraticData<B> {
     /// The loss of `m`.
     pub fn loss(&self, m: &QuadraticModel<B>) -> Tensor<B, 1> {
         let r = m.w.val() - self.minimiser.clone();
-        let ar = self.a.clone().matmul(r.clone().unsqueeze_dim::<2>(1));
+        let ar = (self.a.clone() * r.clone().unsqueeze_dim::<2>(0)).sum_dim(1);
         (ar.squeeze_dim::<1>(1) * r)
             .sum()
             .mul_scalar(0.5)
@@ -143,10 +149,13 @@ impl<B: Backend> TanhData<B> {
 
     /// The mean squared error of `m`.
     pub fn loss(&self, m: &TanhModel<B>) -> Tensor<B, 1> {
-        let z = self.x.clone().matmul(m.w1.val().transpose()) + m.b1.val().unsqueeze_dim(0);
-        let out = z
-            .tanh()
-            .matmul(m.w2.val().unsqueeze_dim(1))
+        // [N, 1, p] * [1, h, p] summed over p: x W1'.
+        let z = (self.x.clone().unsqueeze_dim::<3>(1) * m.w1.val().unsqueeze_dim::<3>(0))
+            .sum_dim(2)
+            .squeeze_dim::<2>(2)
+            + m.b1.val().unsqueeze_dim(0);
+        let out = (z.tanh() * m.w2.val().unsqueeze_dim(0))
+            .sum_dim(1)
             .squeeze_dim::<1>(1)
             + m.b2.val();
         (out - self.y.clone()).square().mean()

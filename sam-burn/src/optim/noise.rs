@@ -22,10 +22,13 @@ use super::params::upload;
 /// enough to use every core on a single big tensor.
 const CHUNK: usize = 1 << 15;
 
-/// The draws of one perturbed pass over a parameter list, on the host.
+/// The draws of one perturbed pass over a parameter list, on the host, in
+/// one contiguous buffer (tensor after tensor) so that a pass costs a
+/// single host-to-device copy rather than one per parameter tensor.
 pub(crate) struct SampleNoise {
-    /// Raw draws per tensor, taken as each tensor is perturbed.
-    draws: Vec<Option<Vec<f32>>>,
+    draws: Vec<f32>,
+    /// Start of each tensor's draws in `draws`, plus the total at the end.
+    offsets: Vec<usize>,
     /// Multiplies every draw: rho, divided by the global norm for `Sphere`.
     scale: f64,
 }
@@ -47,8 +50,22 @@ impl SampleNoise {
             sample,
             tensor: tensor as u32,
         };
-        let mut draws: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0f32; n]).collect();
-        draws.par_iter_mut().enumerate().for_each(|(t, out)| {
+        let mut offsets = Vec::with_capacity(sizes.len() + 1);
+        let mut total = 0;
+        for &n in sizes {
+            offsets.push(total);
+            total += n;
+        }
+        offsets.push(total);
+        let mut draws = vec![0f32; total];
+        let mut segments = Vec::with_capacity(sizes.len());
+        let mut rest: &mut [f32] = &mut draws;
+        for &n in sizes {
+            let (head, tail) = rest.split_at_mut(n);
+            segments.push(head);
+            rest = tail;
+        }
+        segments.into_par_iter().enumerate().for_each(|(t, out)| {
             out.par_chunks_mut(CHUNK)
                 .enumerate()
                 .for_each(|(c, chunk)| {
@@ -58,25 +75,39 @@ impl SampleNoise {
         let mut scale = rho;
         if sampler.needs_global_normalisation() {
             let total: f64 = draws
-                .par_iter()
+                .par_chunks(CHUNK)
                 .map(|d| d.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
                 .sum();
             // A zero-norm draw has probability zero; guard anyway.
             scale = if total > 0.0 { rho / total.sqrt() } else { 0.0 };
         }
         Self {
-            draws: draws.into_iter().map(Some).collect(),
+            draws,
+            offsets,
             scale,
         }
     }
 
-    /// `w + scale * delta` for tensor `t` (each tensor once).
-    pub fn perturb<B: Backend>(&mut self, t: usize, w: Tensor<B, 1>) -> Tensor<B, 1> {
-        let values = self.draws[t]
-            .take()
-            .expect("each tensor is perturbed once per sample");
-        let delta = upload::<B>(values, &w.device());
-        w.add(delta.mul_scalar(self.scale))
+    /// Copies the draws to `device`, scaled, in one transfer.
+    pub fn upload<B: Backend>(self, device: &B::Device) -> DeviceNoise<B> {
+        DeviceNoise {
+            delta: upload::<B>(self.draws, device).mul_scalar(self.scale),
+            offsets: self.offsets,
+        }
+    }
+}
+
+/// One sample's scaled perturbation on the device.
+pub(crate) struct DeviceNoise<B: Backend> {
+    delta: Tensor<B, 1>,
+    offsets: Vec<usize>,
+}
+
+impl<B: Backend> DeviceNoise<B> {
+    /// `w + rho * delta` for tensor `t`.
+    pub fn perturb(&self, t: usize, w: Tensor<B, 1>) -> Tensor<B, 1> {
+        let (start, end) = (self.offsets[t], self.offsets[t + 1]);
+        w.add(self.delta.clone().narrow(0, start, end - start))
     }
 }
 

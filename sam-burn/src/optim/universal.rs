@@ -233,21 +233,22 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
 
         // With fixed weights g0 lives inside slot 0 from the start, saving
         // a parameter-sized buffer (Trace: 1 buffer in all, Frob: 2).
-        let (mut g0, mut slots): (
-            Option<Flat<B::InnerBackend>>,
-            Vec<Option<Flat<B::InnerBackend>>>,
-        ) = match plan.fixed {
+        let mut slots: Vec<Option<Flat<B::InnerBackend>>> = vec![None; plan.slots];
+        let mut g0 = match plan.fixed {
             Some(fixed) => {
-                let mut slots = vec![None; plan.slots];
                 slots[0] = Some(g0.scale(fixed.g0));
-                (None, slots)
+                None
             }
-            None => (Some(g0), vec![None; plan.slots]),
+            None => Some(g0),
         };
 
         let mut losses = Vec::with_capacity(self.samples);
         for i in 0..self.samples {
-            let mut noise = next.take().expect("noise is always prefetched").wait();
+            let noise = next
+                .take()
+                .expect("noise is always prefetched")
+                .wait()
+                .upload::<B::InnerBackend>(&device);
             if i + 1 < self.samples {
                 next = Some(Prefetch::start(
                     sampler,
