@@ -53,6 +53,9 @@ pub struct StepTiming {
     pub median: f64,
     /// Fastest step.
     pub min: f64,
+    /// Median over rounds of this step's time over the SGD step of the same
+    /// round (NaN when SGD is not measured).
+    pub ratio: f64,
 }
 
 /// The input shape and classes a model is benchmarked with.
@@ -94,21 +97,28 @@ impl BackendTask for StepsTask {
             &device,
         );
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
-        let mut rows = Vec::new();
+        let mut runs = Vec::with_capacity(o.methods.len());
         for method in &o.methods {
             let config = method_config(&settings(method), 7)?;
             B::seed(&device, 7);
-            let mut model =
+            let model =
                 ModelConfig::new(o.model, classes, channels, size).init::<Autodiff<B>>(&device)?;
-            let mut optim = config
+            let optim = config
                 .init(BaseOptimizer::new(&BaseSettings::default()))
                 .map_err(|e| crate::config::ConfigError::Invalid {
                     field: "optimizer",
                     value: method.clone(),
                     reason: e.to_string(),
                 })?;
-            let mut times = Vec::with_capacity(o.steps);
-            for i in 0..o.warmup + o.steps {
+            runs.push((Some(model), optim, config.passes_per_step()));
+        }
+        // Rounds of one step per method: drift in the machine's speed (other
+        // jobs, clocks) then hits every method alike, and each round gives
+        // a ratio to the SGD step taken moments apart.
+        let mut times = vec![Vec::with_capacity(o.steps); runs.len()];
+        for i in 0..o.warmup + o.steps {
+            for (k, (slot, optim, _)) in runs.iter_mut().enumerate() {
+                let model = slot.take().expect("the model is put back after each step");
                 let t0 = Instant::now();
                 let (next, report) = optim
                     .step(0.01, model, |m: crate::models::Model<Autodiff<B>>| {
@@ -123,24 +133,38 @@ impl BackendTask for StepsTask {
                         step: i,
                         source: f.error,
                     })?;
-                model = next;
                 // The base step is queued lazily on GPU backends: wait for it.
-                sync_model(&model);
+                sync_model(&next);
                 if i >= o.warmup {
-                    times.push(t0.elapsed().as_secs_f64());
+                    times[k].push(t0.elapsed().as_secs_f64());
                 }
                 debug_assert!(report.loss.is_finite());
+                *slot = Some(next);
             }
-            times.sort_by(f64::total_cmp);
-            rows.push(StepTiming {
-                method: method.clone(),
-                passes: config.passes_per_step(),
-                median: times[times.len() / 2],
-                min: times[0],
-            });
         }
+        let sgd = o.methods.iter().position(|m| m == "sgd");
+        let rows = o
+            .methods
+            .iter()
+            .zip(&runs)
+            .zip(&times)
+            .map(|((method, (_, _, passes)), t)| StepTiming {
+                method: method.clone(),
+                passes: *passes,
+                median: median(t.clone()),
+                min: t.iter().copied().fold(f64::INFINITY, f64::min),
+                ratio: sgd.map_or(f64::NAN, |s| {
+                    median(t.iter().zip(&times[s]).map(|(a, b)| a / b).collect())
+                }),
+            })
+            .collect();
         Ok(rows)
     }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// Reads one weight so queued updates finish before the clock stops.
@@ -172,17 +196,12 @@ pub fn step_timings(options: BenchOptions) -> Result<Vec<StepTiming>, RunError> 
 
 /// The step-time table.
 pub fn timing_table(rows: &[StepTiming], options: &BenchOptions) -> String {
-    let base = rows
-        .iter()
-        .find(|r| r.method == "sgd")
-        .map(|r| r.median)
-        .unwrap_or(f64::NAN);
     let mut out = format!(
-        "model {}, backend {}, batch {}, {} timed steps after {} warm-up\n\n| method | passes | median step (ms) | ratio to SGD | ratio / passes |\n|---|---|---|---|---|\n",
+        "model {}, backend {}, batch {}, {} timed rounds after {} warm-up (one step per method per round; ratios are medians of per-round ratios)\n\n| method | passes | median step (ms) | ratio to SGD | ratio / passes |\n|---|---|---|---|---|\n",
         options.model, options.backend, options.batch, options.steps, options.warmup
     );
     for r in rows {
-        let ratio = r.median / base;
+        let ratio = r.ratio;
         out.push_str(&format!(
             "| {} | {} | {:.2} | {:.2} | {:.3} |\n",
             r.method,

@@ -237,6 +237,7 @@ impl<'a> Estimator<'a> {
     /// [`Estimator::stream_with_samples`], which saves that buffer.
     pub fn stream(&self, l0: f64) -> Result<Stream<'a>> {
         Self::check_base(l0)?;
+        self.check_plan(0)?;
         Ok(self.new_stream(l0, None))
     }
 
@@ -247,7 +248,19 @@ impl<'a> Estimator<'a> {
     pub fn stream_with_samples(&self, l0: f64, samples: usize) -> Result<Stream<'a>> {
         Self::check_base(l0)?;
         check_count(self.measure, samples)?;
+        self.check_plan(samples)?;
         Ok(self.new_stream(l0, Some(samples)))
+    }
+
+    /// A user-defined measure's plan must give the gradients somewhere to go.
+    fn check_plan(&self, samples: usize) -> Result<()> {
+        if self.measure.stream_plan(samples).slots == 0 {
+            return Err(SamError::InvalidParameter {
+                name: "stream_plan.slots",
+                reason: "a measure's stream plan needs at least one slot".into(),
+            });
+        }
+        Ok(())
     }
 
     fn new_stream(&self, l0: f64, samples: Option<usize>) -> Stream<'a> {
@@ -432,6 +445,51 @@ impl Stream<'_> {
 mod tests {
     use super::*;
     use crate::presets::{Det, Frob, Trace};
+
+    /// Trace with a stream plan that has nowhere to put the gradients.
+    #[derive(Debug)]
+    struct NoSlots;
+
+    impl Measure for NoSlots {
+        fn name(&self) -> String {
+            "no-slots".into()
+        }
+        fn sampler(&self) -> crate::sampler::Sampler {
+            Trace::default().sampler()
+        }
+        fn min_samples(&self) -> usize {
+            1
+        }
+        fn evaluate(&self, xs: &[f64]) -> Result<crate::measure::Evaluation> {
+            Trace::default().evaluate(xs)
+        }
+        fn stream_plan(&self, _samples: usize) -> crate::measure::StreamPlan {
+            crate::measure::StreamPlan {
+                slots: 0,
+                fixed: None,
+            }
+        }
+        fn slot_weights(&self, _x: f64, _out: &mut [f64]) -> Result<()> {
+            Ok(())
+        }
+        fn slot_finals(&self, _xs: &[f64]) -> Result<Vec<f64>> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_plan_without_slots_is_a_typed_error() {
+        let e = Estimator::new(&NoSlots, 0.1, 1.0, Scaling::Exact).unwrap();
+        for r in [e.stream(1.0), e.stream_with_samples(1.0, 2)] {
+            assert!(matches!(
+                r,
+                Err(SamError::InvalidParameter {
+                    name: "stream_plan.slots",
+                    ..
+                })
+            ));
+        }
+    }
 
     #[test]
     fn constructor_rejects_bad_hyperparameters() {

@@ -22,15 +22,14 @@ use super::params::upload;
 /// enough to use every core on a single big tensor.
 const CHUNK: usize = 1 << 15;
 
-/// The draws of one perturbed pass over a parameter list, on the host, in
+/// The draws of one perturbed pass over a parameter list, scaled to the
+/// perturbation (rho, over the global norm for `Sphere`), on the host, in
 /// one contiguous buffer (tensor after tensor) so that a pass costs a
 /// single host-to-device copy rather than one per parameter tensor.
 pub(crate) struct SampleNoise {
     draws: Vec<f32>,
     /// Start of each tensor's draws in `draws`, plus the total at the end.
     offsets: Vec<usize>,
-    /// Multiplies every draw: rho, divided by the global norm for `Sphere`.
-    scale: f64,
 }
 
 impl SampleNoise {
@@ -65,33 +64,38 @@ impl SampleNoise {
             segments.push(head);
             rest = tail;
         }
+        // Scaling here, while each chunk is in cache, saves the device a
+        // pass over the parameters; the product is the same f32 multiply.
+        let global = sampler.needs_global_normalisation();
+        let local = if global { 1.0 } else { rho as f32 };
         segments.into_par_iter().enumerate().for_each(|(t, out)| {
             out.par_chunks_mut(CHUNK)
                 .enumerate()
                 .for_each(|(c, chunk)| {
                     sampler.fill_f32(key(t), (c * CHUNK) as u64, chunk);
+                    if local != 1.0 {
+                        chunk.iter_mut().for_each(|v| *v *= local);
+                    }
                 });
         });
-        let mut scale = rho;
-        if sampler.needs_global_normalisation() {
+        if global {
             let total: f64 = draws
                 .par_chunks(CHUNK)
                 .map(|d| d.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
                 .sum();
             // A zero-norm draw has probability zero; guard anyway.
-            scale = if total > 0.0 { rho / total.sqrt() } else { 0.0 };
+            let scale = if total > 0.0 { rho / total.sqrt() } else { 0.0 } as f32;
+            draws
+                .par_chunks_mut(CHUNK)
+                .for_each(|d| d.iter_mut().for_each(|v| *v *= scale));
         }
-        Self {
-            draws,
-            offsets,
-            scale,
-        }
+        Self { draws, offsets }
     }
 
-    /// Copies the draws to `device`, scaled, in one transfer.
+    /// Copies the scaled draws to `device` in one transfer.
     pub fn upload<B: Backend>(self, device: &B::Device) -> DeviceNoise<B> {
         DeviceNoise {
-            delta: upload::<B>(self.draws, device).mul_scalar(self.scale),
+            delta: upload::<B>(self.draws, device),
             offsets: self.offsets,
         }
     }

@@ -44,6 +44,17 @@ impl ParamList {
     }
 }
 
+/// `y + a * x` with the cheap cases of `a` spelled out.
+fn combine<B: Backend>(y: Tensor<B, 1>, a: f64, x: Tensor<B, 1>) -> Tensor<B, 1> {
+    if a == 1.0 {
+        y.add(x)
+    } else if a == -1.0 {
+        y.sub(x)
+    } else {
+        x.mul_scalar(a).add(y)
+    }
+}
+
 /// One rank-1 tensor per trainable parameter, aligned with a [`ParamList`].
 #[derive(Debug, Clone)]
 pub(crate) struct Flat<B: Backend> {
@@ -51,21 +62,45 @@ pub(crate) struct Flat<B: Backend> {
 }
 
 impl<B: Backend> Flat<B> {
-    /// `self * a`.
+    /// `self * a`. Scaling by 1 costs nothing: on small models a pass over
+    /// the parameters is a visible share of a step.
     pub fn scale(self, a: f64) -> Self {
+        if a == 1.0 {
+            return self;
+        }
         Self {
             tensors: self.tensors.into_iter().map(|t| t.mul_scalar(a)).collect(),
         }
     }
 
-    /// `self + a * x`, consuming `self` so the backend may reuse its memory.
+    /// `self + a * x`, consuming `self` so the backend may reuse its memory;
+    /// weights 0 and ±1 skip the multiplication.
     pub fn axpy(self, a: f64, x: &Flat<B>) -> Self {
+        if a == 0.0 {
+            return self;
+        }
         Self {
             tensors: self
                 .tensors
                 .into_iter()
                 .zip(&x.tensors)
-                .map(|(y, x)| y.add(x.clone().mul_scalar(a)))
+                .map(|(y, x)| combine(y, a, x.clone()))
+                .collect(),
+        }
+    }
+
+    /// `self + a * x` where `x` is no longer needed: the product is formed
+    /// in `x`'s buffer instead of a fresh one.
+    pub fn axpy_owned(self, a: f64, x: Flat<B>) -> Self {
+        if a == 0.0 {
+            return self;
+        }
+        Self {
+            tensors: self
+                .tensors
+                .into_iter()
+                .zip(x.tensors)
+                .map(|(y, x)| combine(y, a, x))
                 .collect(),
         }
     }

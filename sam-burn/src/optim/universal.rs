@@ -263,17 +263,28 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
                 perturbed_module::<B, M, _>(model, &list, self.running_stats, |t, w| {
                     noise.perturb(t, w)
                 });
+            // The perturbed weights hold w + delta now; the noise need not
+            // stay alive through the pass.
+            drop(noise);
             let (li, gi, _) = closure(perturbed).split();
             let li = check_finite(li, Pass::Perturbed { sample: i })?;
             losses.push(li);
             let weights = stream.push(li)?;
             let gi = flatten_like::<B, M>(model, &list, gi, &device);
-            for (slot, &w) in slots.iter_mut().zip(&weights) {
+            // The last slot takes `gi` by value, so its product reuses
+            // `gi`'s buffer.
+            let (last, rest) = slots.split_last_mut().expect("a plan has a slot");
+            for (slot, &w) in rest.iter_mut().zip(&weights) {
                 *slot = Some(match slot.take() {
                     Some(acc) => acc.axpy(w, &gi),
                     None => gi.clone().scale(w),
                 });
             }
+            let w = weights[weights.len() - 1];
+            *last = Some(match last.take() {
+                Some(acc) => acc.axpy_owned(w, gi),
+                None => gi.scale(w),
+            });
         }
         let result = stream.finish()?;
 
@@ -283,7 +294,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
         };
         for (s, slot) in slots.into_iter().enumerate() {
             if let Some(acc) = slot {
-                combined = combined.axpy(result.slot_weights[s], &acc);
+                combined = combined.axpy_owned(result.slot_weights[s], acc);
             }
         }
 
