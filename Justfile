@@ -19,8 +19,8 @@ test:
 
 # Benchmark figures: optimizer step times (MLP, ResNet18), memory, Hessian costs, data loading.
 bench:
-    cargo run --release -p experiments -- bench steps --model mlp --batch 128 --steps 20
-    cargo run --release -p experiments -- bench steps --model resnet18 --batch 16 --steps 5
+    cargo run --release -p experiments -- bench steps --model mlp --batch 128 --steps 100 --warmup 10
+    cargo run --release -p experiments -- bench steps --model resnet18 --batch 32 --steps 5 --warmup 1
     cargo run --release -p experiments -- bench memory --model resnet18 --batch 16 --steps 2
     cargo bench -p sam-burn --bench hessian
     cargo bench -p datasets --bench loader
@@ -34,6 +34,7 @@ fmt:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets --features experiments/cuda -- -D warnings
 
 # Alias of lint.
 clippy: lint
