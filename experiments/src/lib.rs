@@ -9,6 +9,29 @@
 //! output directories), [`plot`], [`progress`], [`sweep`] (grids and
 //! paper-style tables), [`demo`], [`inspect`] (`eval`, `hessian`) and
 //! [`bench`], [`selftest`] (a backend against the reference and the CPU).
+//!
+//! A run's configuration is TOML over documented defaults, with the CLI's
+//! `--set` overrides; bad values are typed errors:
+//!
+//! ```
+//! use experiments::config::TrainConfig;
+//! let cfg = TrainConfig::from_toml(
+//!     r#"
+//!     dataset = "mnist-10k"
+//!     model = "mlp"
+//!     epochs = 2
+//!     [optimizer]
+//!     method = "frob"
+//!     "#,
+//! )?
+//! .with_overrides(&["optimizer.rho=0.05", "base.lr=0.05"])?;
+//! cfg.validate()?;
+//! assert_eq!(cfg.optimizer.rho, Some(0.05));
+//! let method = experiments::optimizer::method_config(&cfg.optimizer, cfg.seed)?;
+//! assert_eq!(method.passes_per_step(), 3); // clean pass + Frob's 2 samples
+//! assert!(TrainConfig::default().with_overrides(&["epochs=many"]).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
 pub mod backend;
