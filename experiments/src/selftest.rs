@@ -23,7 +23,7 @@ use burn::optim::GradientsParams;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::Backend;
-use sam_burn::check::{Agreement, hvp_agreement, reference_agreement};
+use sam_burn::check::{Agreement, hvp_agreement, reference_agreement, worst};
 
 use crate::backend::{BackendKind, BackendTask, dispatch};
 use crate::config::{OptimizerSettings, TrainConfig};
@@ -135,22 +135,20 @@ pub fn matmul_precision<B: Backend>(device: &B::Device) -> f64 {
     if got.len() != n * n {
         return f64::INFINITY;
     }
-    let (mut worst, mut scale) = (0.0f64, 0.0f64);
-    for i in 0..n {
-        for j in 0..n {
-            let exact: f64 = (0..n)
+    let exact: Vec<f64> = (0..n * n)
+        .map(|ij| {
+            let (i, j) = (ij / n, ij % n);
+            (0..n)
                 .map(|k| f64::from(a[i * n + k]) * f64::from(b[k * n + j]))
-                .sum();
-            scale = scale.max(exact.abs());
-            let d = (f64::from(got[i * n + j]) - exact).abs();
-            worst = if d.is_nan() {
-                f64::INFINITY
-            } else {
-                worst.max(d)
-            };
-        }
-    }
-    worst / scale
+                .sum()
+        })
+        .collect();
+    let scale = exact.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+    worst(
+        got.iter()
+            .zip(&exact)
+            .map(|(&g, e)| (f64::from(g) - e).abs()),
+    ) / scale
 }
 
 /// The per-step losses of `STEPS` Frob-SAM steps from `weights`.
@@ -217,14 +215,12 @@ fn training_agreement<B: Backend>(device: &B::Device) -> Result<Agreement, RunEr
         })?;
     let reference = losses::<Flex>(&weights, &data, &cpu)?;
     let here = losses::<B>(&weights, &data, device)?;
-    let error = reference
-        .iter()
-        .zip(&here)
-        .map(|(a, b)| (a - b).abs() / a.abs().max(1e-12))
-        .fold(
-            0.0f64,
-            |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
-        );
+    let error = worst(
+        reference
+            .iter()
+            .zip(&here)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1e-12)),
+    );
     Ok(Agreement {
         problem: "mnist-mlp".into(),
         method: format!("{STEPS} frob steps vs cpu"),

@@ -125,6 +125,11 @@ fn build<B: Backend>(
 ) -> Result<(Model<Ad<B>>, Optim<B>), RunError> {
     B::seed(device, cfg.seed);
     let model = model_config(cfg, data).init::<Ad<B>>(device)?;
+    // A dataset the architecture cannot take (non-square images for a
+    // model configured by one side, say) is an error here, not a panic
+    // inside Burn at the first batch.
+    let shape = data.train.shape();
+    model.check_input([1, shape.channels, shape.height, shape.width])?;
     let method = method_config(&cfg.optimizer, cfg.seed)?;
     let optim = method
         .init(BaseOptimizer::new(&cfg.base))

@@ -25,6 +25,13 @@ mod kernel;
 use crate::error::{Result, SamError};
 use kernel::{BLOCK, Block};
 
+/// Smallest cube half width: below `2^-100` the f32 draw scale `c 2^-23`
+/// turns subnormal and draws could round onto the cube's boundary.
+pub const MIN_CUBE_HALF_WIDTH: f64 = 7.888609052210118e-31; // 2^-100
+
+/// Largest cube half width: the draws are f32.
+pub const MAX_CUBE_HALF_WIDTH: f64 = f32::MAX as f64;
+
 /// The distribution of the perturbation directions `delta`.
 ///
 /// The raw draws of every variant are what [`Sampler::fill_f64`] returns; only
@@ -164,10 +171,15 @@ impl Sampler {
     /// Checks the parameters: a cube's half width must be finite and > 0.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            Sampler::Cube { half_width } if !(half_width.is_finite() && half_width > 0.0) => {
+            Sampler::Cube { half_width }
+                if !(MIN_CUBE_HALF_WIDTH..=MAX_CUBE_HALF_WIDTH).contains(&half_width) =>
+            {
                 Err(SamError::invalid(
                     "half_width",
-                    format!("the cube's half width must be finite and > 0, got {half_width}"),
+                    format!(
+                        "the cube's half width must lie in [{MIN_CUBE_HALF_WIDTH:e}, {MAX_CUBE_HALF_WIDTH:e}] \
+                         (draws are f32), got {half_width}"
+                    ),
                 ))
             }
             _ => Ok(()),
@@ -471,7 +483,7 @@ mod tests {
 
     #[test]
     fn validate_rejects_bad_cubes() {
-        for c in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        for c in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-40, 1e39] {
             assert!(matches!(
                 Sampler::Cube { half_width: c }.validate(),
                 Err(SamError::InvalidParameter {

@@ -119,7 +119,7 @@ pub struct BasicBlock<B: Backend> {
 
 impl<B: Backend> BasicBlock<B> {
     /// A block `cin -> cout` with the given stride.
-    pub fn new(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Self {
+    pub(crate) fn new(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Self {
         let shortcut = (stride != 1 || cin != cout).then(|| Shortcut {
             conv: conv([cin, cout], 1, stride, false, None, device),
             bn: BatchNormConfig::new(cout).init(device),

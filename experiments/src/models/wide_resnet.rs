@@ -149,7 +149,13 @@ pub struct WideBasicBlock<B: Backend> {
 
 impl<B: Backend> WideBasicBlock<B> {
     /// A block `cin -> cout` with the given stride and dropout probability.
-    pub fn new(cin: usize, cout: usize, stride: usize, dropout: f64, device: &B::Device) -> Self {
+    pub(crate) fn new(
+        cin: usize,
+        cout: usize,
+        stride: usize,
+        dropout: f64,
+        device: &B::Device,
+    ) -> Self {
         let init = || Some(kaiming_fan_out());
         Self {
             bn1: BatchNormConfig::new(cin).init(device),

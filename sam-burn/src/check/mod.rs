@@ -267,15 +267,16 @@ fn relative_error(tensor: &[f64], reference: &[f64]) -> f64 {
         return f64::INFINITY;
     }
     let scale = reference.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    tensor
-        .iter()
-        .zip(reference)
-        // NaN must not compare as "small".
-        .fold(0.0f64, |m, (b, r)| {
-            let d = (b - r).abs();
-            if d.is_nan() { f64::INFINITY } else { m.max(d) }
-        })
-        / scale
+    worst(tensor.iter().zip(reference).map(|(b, r)| (b - r).abs())) / scale
+}
+
+/// The largest of `errors`, where a NaN counts as infinite: a NaN must
+/// never compare as "small" and let a broken backend pass.
+pub fn worst(errors: impl IntoIterator<Item = f64>) -> f64 {
+    errors.into_iter().fold(
+        0.0f64,
+        |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
+    )
 }
 
 /// Runs `STEPS` steps of a case on the reference and returns the weights.
@@ -447,14 +448,7 @@ pub fn hvp_agreement<B: AutodiffBackend>(device: &B::Device) -> Agreement {
         };
         let column = to_vec(hv.tensor().clone());
         let expected: Vec<f64> = (0..dim).map(|i| exact[i * dim + j]).collect();
-        let diff = column
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(
-                0.0f64,
-                |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
-            );
+        let diff = self::worst(column.iter().zip(&expected).map(|(a, b)| (a - b).abs()));
         worst = worst.max(diff / scale);
     }
     Agreement {

@@ -380,7 +380,8 @@ fn weigh<D>(batches: impl IntoIterator<Item = (D, usize)>) -> Result<Vec<(D, f64
 ///
 /// The Hessian is taken at the parameters `model` has when the object is
 /// built: later training of `model` does not move it (tensors are shared,
-/// not copied, so this costs no memory).
+/// not copied, so this costs no memory until the model's parameters are
+/// replaced; from then on the Hessian keeps the old ones alive).
 ///
 /// ```
 /// use burn::backend::{Autodiff, NdArray};
@@ -483,11 +484,11 @@ where
     F: Fn(&HvpModule<M, AB>, &D) -> Tensor<HvpBackend<AB>, 1>,
 {
     fn layout(&self) -> &Arc<ParamLayout> {
-        &self.lifted.layout
+        Hessian::layout(self)
     }
 
     fn device(&self) -> AB::Device {
-        self.lifted.device.clone()
+        Hessian::device(self)
     }
 
     fn apply(

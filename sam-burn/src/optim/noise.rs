@@ -32,17 +32,40 @@ pub(crate) struct SampleNoise {
     offsets: Vec<usize>,
 }
 
+/// What keys and scales one step's noise.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NoiseSpec {
+    /// The measure's distribution.
+    pub sampler: Sampler,
+    /// The optimizer's seed.
+    pub seed: u64,
+    /// The step being taken.
+    pub step: u64,
+    /// The perturbation radius.
+    pub rho: f64,
+}
+
+impl NoiseSpec {
+    /// Starts drawing the noise of `sample` for tensors of `sizes` on a
+    /// background thread.
+    pub fn prefetch(self, sample: u32, sizes: &[usize]) -> Prefetch {
+        let sizes = sizes.to_vec();
+        Prefetch {
+            handle: std::thread::spawn(move || SampleNoise::generate(self, sample, &sizes)),
+        }
+    }
+}
+
 impl SampleNoise {
-    /// Draws the noise of sample `sample` of step `step` for tensors of
+    /// Draws the noise of sample `sample` of `spec`'s step for tensors of
     /// `sizes`, in parallel over all tensors and chunks.
-    pub fn generate(
-        sampler: Sampler,
-        seed: u64,
-        step: u64,
-        sample: u32,
-        rho: f64,
-        sizes: &[usize],
-    ) -> Self {
+    pub fn generate(spec: NoiseSpec, sample: u32, sizes: &[usize]) -> Self {
+        let NoiseSpec {
+            sampler,
+            seed,
+            step,
+            rho,
+        } = spec;
         let key = |tensor: usize| NoiseKey {
             seed,
             step,
@@ -108,7 +131,7 @@ pub(crate) struct DeviceNoise<B: Backend> {
 }
 
 impl<B: Backend> DeviceNoise<B> {
-    /// `w + rho * delta` for tensor `t`.
+    /// `w + delta` for tensor `t` (`delta` is already scaled).
     pub fn perturb(&self, t: usize, w: Tensor<B, 1>) -> Tensor<B, 1> {
         let (start, end) = (self.offsets[t], self.offsets[t + 1]);
         w.add(self.delta.clone().narrow(0, start, end - start))
@@ -121,23 +144,6 @@ pub(crate) struct Prefetch {
 }
 
 impl Prefetch {
-    /// Starts drawing the noise of `sample`.
-    pub fn start(
-        sampler: Sampler,
-        seed: u64,
-        step: u64,
-        sample: u32,
-        rho: f64,
-        sizes: &[usize],
-    ) -> Self {
-        let sizes = sizes.to_vec();
-        Self {
-            handle: std::thread::spawn(move || {
-                SampleNoise::generate(sampler, seed, step, sample, rho, &sizes)
-            }),
-        }
-    }
-
     /// Waits for the draws.
     pub fn wait(self) -> SampleNoise {
         self.handle

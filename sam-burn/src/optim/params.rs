@@ -76,17 +76,9 @@ impl<B: Backend> Flat<B> {
     /// `self + a * x`, consuming `self` so the backend may reuse its memory;
     /// weights 0 and ±1 skip the multiplication.
     pub fn axpy(self, a: f64, x: &Flat<B>) -> Self {
-        if a == 0.0 {
-            return self;
-        }
-        Self {
-            tensors: self
-                .tensors
-                .into_iter()
-                .zip(&x.tensors)
-                .map(|(y, x)| combine(y, a, x.clone()))
-                .collect(),
-        }
+        // Cloning the handles shares `x`'s buffers, so the product of a
+        // general `a` goes to a fresh one and `x` is left intact.
+        self.axpy_owned(a, x.clone())
     }
 
     /// `self + a * x` where `x` is no longer needed: the product is formed

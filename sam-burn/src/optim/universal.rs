@@ -25,7 +25,7 @@ use super::base::{
     PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
 };
 use super::error::{OptimError, Pass, check_finite};
-use super::noise::Prefetch;
+use super::noise::NoiseSpec;
 use super::params::{
     Flat, RunningStats, flatten_gradients, flatten_like, perturbed_module, trainable_sizes,
 };
@@ -192,9 +192,13 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
         // The parameter sizes are known before the clean pass, so the first
         // sample's noise is drawn while it runs.
         let sizes = trainable_sizes::<B, M>(model);
-        let sampler = self.measure.sampler();
-        let mut next = (self.lambda != 0.0 && self.samples > 0)
-            .then(|| Prefetch::start(sampler, self.seed, self.step, 0, self.rho, &sizes));
+        let spec = NoiseSpec {
+            sampler: self.measure.sampler(),
+            seed: self.seed,
+            step: self.step,
+            rho: self.rho,
+        };
+        let mut next = (self.lambda != 0.0 && self.samples > 0).then(|| spec.prefetch(0, &sizes));
         let (l0, g0, output) = closure(model.clone()).split();
         let l0 = check_finite(l0, Pass::Clean)?;
         let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
@@ -226,9 +230,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             .map(|s| s.iter().product::<usize>())
             .collect();
         if listed != sizes {
-            next = Some(Prefetch::start(
-                sampler, self.seed, self.step, 0, self.rho, &listed,
-            ));
+            next = Some(spec.prefetch(0, &listed));
         }
 
         // With fixed weights g0 lives inside slot 0 from the start, saving
@@ -250,14 +252,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
                 .wait()
                 .upload::<B::InnerBackend>(&device);
             if i + 1 < self.samples {
-                next = Some(Prefetch::start(
-                    sampler,
-                    self.seed,
-                    self.step,
-                    i as u32 + 1,
-                    self.rho,
-                    &listed,
-                ));
+                next = Some(spec.prefetch(i as u32 + 1, &listed));
             }
             let perturbed =
                 perturbed_module::<B, M, _>(model, &list, self.running_stats, |t, w| {

@@ -146,7 +146,7 @@ impl TanhProblem {
     }
 
     pub fn dim(&self) -> usize {
-        self.h * self.p + 2 * self.h + 1
+        sam_core::problems::Problem::dim(&self.problem)
     }
 
     /// The Burn module at the point, in sam-core's layout.

@@ -34,9 +34,9 @@ fn lowbias32(mut x: u32) -> u32 {
 
 /// The 64 lane hashes of the block keyed by `key`: lane `i` is `lowbias32`
 /// of the Weyl sequence `start + i * step`, whose start and (odd) step are
-/// the key's two halves. Distinct keys give distinct input sequences, so
-/// blocks do not repeat; within a block the inputs are distinct, so lanes do
-/// not collide.
+/// the key's two halves (the step's low bit forced to 1). Distinct keys
+/// give overlapping input sequences only by coincidence (about 2^-63 per
+/// pair); within a block the inputs are distinct, so lanes do not collide.
 #[inline(always)]
 fn lane_hashes(key: u64) -> [u32; BLOCK] {
     let start = key as u32;
@@ -154,7 +154,8 @@ impl Block for Gaussian {
     }
 }
 
-/// Uniform draws on `[-c, c]`, `scale = c 2^-23` (see [`cube_value`]).
+/// Uniform draws strictly inside `(-c, c)`, `scale = c 2^-23` (see
+/// [`cube_value`]).
 #[derive(Clone, Copy)]
 pub(super) struct Cube {
     pub scale: f32,
