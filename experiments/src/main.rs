@@ -14,6 +14,13 @@ use experiments::models::ModelKind;
 use experiments::sweep::{self, RunStatus, SweepConfig};
 use experiments::train::{RunError, RunOptions};
 
+// CPU backends allocate every tensor op's result with the global allocator.
+// glibc's malloc hands parameter-sized buffers (hundreds of KiB) back to the
+// kernel and page-faults them in again on the next step, which costs a small
+// model's sharpness-aware step 10-15% (BENCHMARKS.md); mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "usam",

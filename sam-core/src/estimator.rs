@@ -304,6 +304,12 @@ fn check_count(measure: &dyn Measure, n: usize) -> Result<()> {
 /// The direction equals `c0 g0 + sum_i c_i g_i` of
 /// [`Estimator::estimate`] on the same losses.
 ///
+/// A backend may also hold a sample's gradient back instead of adding it to
+/// the buffers (typically the last one, whose loss is known before its
+/// gradient has to go anywhere): after [`Stream::finish`] it enters the
+/// direction directly with weight [`StreamResult::direct_weight`] of its
+/// push weights, which saves a pass over the buffers.
+///
 /// Sample weights are taken relative to the first sample's `x` (see
 /// [`Measure::shifted_slot_weights`]), which keeps Frob's buffers free of
 /// cancellation and Det's weights in range.
@@ -331,6 +337,32 @@ pub struct StreamResult {
     pub g0_weight: f64,
     /// Final weight of each buffer (slot 0's is 1 with fixed weights).
     pub slot_weights: Vec<f64>,
+}
+
+impl StreamResult {
+    /// The weight in the update direction of a gradient whose push weights
+    /// were `weights` (`sum_s slot_weights[s] * weights[s]`), for a backend
+    /// that adds that gradient directly instead of into the buffers.
+    /// Errors if `weights` does not have one entry per slot or the weight
+    /// is not finite.
+    pub fn direct_weight(&self, weights: &[f64]) -> Result<f64> {
+        if weights.len() != self.slot_weights.len() {
+            return Err(SamError::invalid(
+                "weights",
+                format!(
+                    "{} push weights for a {}-slot plan",
+                    weights.len(),
+                    self.slot_weights.len()
+                ),
+            ));
+        }
+        let w = weights
+            .iter()
+            .zip(&self.slot_weights)
+            .map(|(a, b)| a * b)
+            .sum();
+        finite(w, || "direct weight of a held-back gradient".into())
+    }
 }
 
 impl Stream<'_> {
@@ -489,6 +521,32 @@ mod tests {
                 })
             ));
         }
+    }
+
+    #[test]
+    fn direct_weight_checks_its_input() {
+        let frob = Frob::default();
+        let est = Estimator::new(&frob, 0.1, 1.0, Scaling::Exact).unwrap();
+        let mut stream = est.stream_with_samples(1.0, 2).unwrap();
+        let w0 = stream.push(1.01).unwrap();
+        let w1 = stream.push(1.03).unwrap();
+        let r = stream.finish().unwrap();
+        // Frob's slot 1 has weight 1 for every sample, slot 0 the shifted x.
+        assert_eq!(w0[1], 1.0);
+        assert_eq!(w1[1], 1.0);
+        let expected = w1[0] * r.slot_weights[0] + r.slot_weights[1];
+        assert_eq!(r.direct_weight(&w1).unwrap(), expected);
+        assert!(matches!(
+            r.direct_weight(&[1.0]),
+            Err(SamError::InvalidParameter {
+                name: "weights",
+                ..
+            })
+        ));
+        assert!(matches!(
+            r.direct_weight(&[f64::MAX, f64::MAX]),
+            Err(SamError::NonFinite { .. })
+        ));
     }
 
     #[test]

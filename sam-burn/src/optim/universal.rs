@@ -236,15 +236,18 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
         // With fixed weights g0 lives inside slot 0 from the start, saving
         // a parameter-sized buffer (Trace: 1 buffer in all, Frob: 2).
         let mut slots: Vec<Option<Flat<B::InnerBackend>>> = vec![None; plan.slots];
-        let mut g0 = match plan.fixed {
+        // An empty slot stands for zeros: the reference Trace (lambda = 1)
+        // gives g0 the weight 0, and its step is then just g_1.
+        let g0 = match plan.fixed {
             Some(fixed) => {
-                slots[0] = Some(g0.scale(fixed.g0));
+                slots[0] = (fixed.g0 != 0.0).then(|| g0.scale(fixed.g0));
                 None
             }
             None => Some(g0),
         };
 
         let mut losses = Vec::with_capacity(self.samples);
+        let mut held = None;
         for i in 0..self.samples {
             let noise = next
                 .take()
@@ -266,6 +269,13 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             losses.push(li);
             let weights = stream.push(li)?;
             let gi = flatten_like::<B, M>(model, &list, gi, &device);
+            if i + 1 == self.samples {
+                // The last gradient goes straight into the direction once
+                // the final weights are known: one pass over the buffers
+                // fewer, and no copy of it.
+                held = Some((weights, gi));
+                break;
+            }
             // The last slot takes `gi` by value, so its product reuses
             // `gi`'s buffer.
             let (last, rest) = slots.split_last_mut().expect("a plan has a slot");
@@ -282,16 +292,24 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             });
         }
         let result = stream.finish()?;
+        let (weights, g_last) = held.expect("a step has at least one sample");
 
-        let mut combined = match g0.take() {
-            Some(g0) => g0.scale(result.g0_weight),
-            None => slots[0].take().expect("slot 0 holds g0 under a fixed plan"),
-        };
-        for (s, slot) in slots.into_iter().enumerate() {
+        // direction = g0_weight g0 + sum_s slot_weights[s] slot_s
+        //           + direct_weight * g_last
+        let mut combined = g0.map(|g0| g0.scale(result.g0_weight));
+        for (slot, &w) in slots.into_iter().zip(&result.slot_weights) {
             if let Some(acc) = slot {
-                combined = combined.axpy_owned(result.slot_weights[s], acc);
+                combined = Some(match combined {
+                    Some(c) => c.axpy_owned(w, acc),
+                    None => acc.scale(w),
+                });
             }
         }
+        let w = result.direct_weight(&weights)?;
+        let combined = match combined {
+            Some(c) => c.axpy_owned(w, g_last),
+            None => g_last.scale(w),
+        };
 
         self.step += 1;
         Ok(SharpnessGradients {
