@@ -22,7 +22,8 @@ bench:
     cargo run --release -p experiments -- bench steps --model mlp --batch 128 --steps 100 --warmup 10
     cargo run --release -p experiments -- bench steps --model resnet18 --batch 32 --steps 5 --warmup 1
     cargo run --release -p experiments -- bench memory --model resnet18 --batch 16 --steps 2
-    cargo bench -p sam-burn --bench hessian
+    cargo run --release -p experiments -- bench hessian --model mlp --batch 128 --steps 5 --warmup 1 --probes 128
+    cargo run --release -p experiments -- bench hessian --model resnet18 --batch 8 --steps 3 --warmup 1
     cargo bench -p datasets --bench loader
     cargo run --release -p sam-core --example noise_throughput
 

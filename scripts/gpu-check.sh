@@ -40,8 +40,8 @@ step 45 "bench steps cuda mlp b128" $U bench steps --backend cuda --model mlp --
 step 100 "bench steps cuda resnet18 b128" $U bench steps --backend cuda --model resnet18 --batch 128 --steps 8 --warmup 2
 # The rest (HVP cost, wgpu on Vulkan) with USAM_GPU_CHECK=full.
 if [ "${USAM_GPU_CHECK:-}" = full ]; then
-  [ -f gpu/hessian-bench.gz ] && [ ! -x gpu/hessian-bench ] && gunzip -k gpu/hessian-bench.gz && chmod +x gpu/hessian-bench
-  [ -x gpu/hessian-bench ] && step 80 "hessian bench cuda" env USAM_BENCH_BACKEND=cuda gpu/hessian-bench
+  step 40 "bench hessian cuda mlp b128" $U bench hessian --backend cuda --model mlp --batch 128 --steps 5 --warmup 1 --probes 128
+  step 60 "bench hessian cuda resnet18 b8" $U bench hessian --backend cuda --model resnet18 --batch 8 --steps 3 --warmup 1
   step 60 "selftest wgpu (vulkan)" $U selftest --backend wgpu
   step 80 "bench steps wgpu resnet18 b128" $U bench steps --backend wgpu --model resnet18 --batch 128 --steps 5 --warmup 2
 fi

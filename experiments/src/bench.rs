@@ -4,9 +4,13 @@
 //!   Det-SAM on a synthetic batch, each one's ratio to SGD, and that ratio
 //!   divided by the forward-backward passes the method needs (target:
 //!   at most 1.05).
-//! - `memory`: peak resident memory of a few steps of each method, each in
-//!   a fresh process (the peak is per process), and the excess over SGD in
-//!   units of the model's parameter bytes.
+//! - `memory`: peak live heap bytes (and peak resident memory) of a few
+//!   steps of each method, each in a fresh process (the peak is per
+//!   process), and the heap excess over SGD in units of the model's
+//!   parameter bytes.
+//! - `hessian`: one exact Hessian-vector product (double backward) against
+//!   one gradient of the same model and batch (target: at most 3x), and
+//!   optionally a timed Frobenius-norm estimate.
 
 use std::time::Instant;
 
@@ -223,9 +227,10 @@ pub fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Runs a few steps of one method and reports (peak RSS, parameters): the
-/// body of one `memory` child process.
-pub fn memory_probe(options: BenchOptions) -> Result<(u64, usize), RunError> {
+/// Runs a few steps of one method and returns the model's parameter
+/// count: the body of one `memory` child process, whose caller then reads
+/// its peak heap ([`crate::heap::Counting`]) and [`peak_rss`].
+pub fn memory_probe(options: BenchOptions) -> Result<usize, RunError> {
     let params = {
         let (c, s, k) = input_shape(options.model);
         ModelConfig::new(options.model, k, c, s)
@@ -233,5 +238,168 @@ pub fn memory_probe(options: BenchOptions) -> Result<(u64, usize), RunError> {
             .num_trainable_params()
     };
     step_timings(options)?;
-    Ok((peak_rss().unwrap_or(0), params))
+    Ok(params)
+}
+
+/// Gradient and Hessian-vector-product timings of one model and batch.
+#[derive(Debug, Clone)]
+pub struct HvpTiming {
+    /// Trainable parameters.
+    pub params: usize,
+    /// Median seconds of one gradient (forward, backward, flattened).
+    pub gradient: f64,
+    /// Median seconds of one exact HVP (double backward, flattened).
+    pub hvp: f64,
+    /// Median over rounds of the HVP's time over the gradient's of the same
+    /// round (target: at most 3).
+    pub ratio: f64,
+    /// A Hutchinson Frobenius-norm estimate, when probes were asked for.
+    pub frobenius: Option<FrobeniusTiming>,
+}
+
+/// The time and result of a Frobenius-norm estimate.
+#[derive(Debug, Clone)]
+pub struct FrobeniusTiming {
+    /// Probes (one HVP each).
+    pub probes: usize,
+    /// Seconds in all.
+    pub seconds: f64,
+    /// `||H||_F`.
+    pub value: f64,
+    /// Its standard error.
+    pub std_error: f64,
+}
+
+struct HvpTask(BenchOptions, usize);
+
+impl BackendTask for HvpTask {
+    type Output = Result<HvpTiming, RunError>;
+
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        use crate::models::Model;
+        use sam_burn::hessian::{
+            Hessian, HutchinsonConfig, HvpModule, ParamVector, Probe, gradient, lift, lift_int,
+        };
+        type Ad<B> = Autodiff<B>;
+        type Batch<B> = (Tensor<B, 4>, Tensor<B, 1, Int>);
+
+        let (o, probes) = (self.0, self.1);
+        let (channels, size, classes) = input_shape(o.model);
+        B::seed(&device, 7);
+        let images = Tensor::<B, 4>::random(
+            [o.batch, channels, size, size],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let targets = Tensor::<B, 1, Int>::from_data(
+            burn::tensor::TensorData::new(
+                (0..o.batch)
+                    .map(|i| (i * 7 % classes) as i64)
+                    .collect::<Vec<_>>(),
+                [o.batch],
+            ),
+            &device,
+        );
+        let data: Batch<B> = (images, targets);
+        let model = ModelConfig::new(o.model, classes, channels, size).init::<Ad<B>>(&device)?;
+        let hvp_loss = |m: &HvpModule<Model<Ad<B>>, Ad<B>>, (x, y): &Batch<B>| {
+            let logits = m.forward(lift::<Ad<B>, 4>(x.clone()));
+            CrossEntropyLossConfig::new()
+                .init(&logits.device())
+                .forward(logits, lift_int::<Ad<B>, 1>(y.clone()))
+        };
+        let grad_loss = |m: &Model<Ad<B>>, (x, y): &Batch<B>| {
+            let logits = m.forward(Tensor::from_inner(x.clone()));
+            CrossEntropyLossConfig::new()
+                .init(&logits.device())
+                .forward(logits, Tensor::from_inner(y.clone()))
+        };
+        let hessian = Hessian::new(&model, hvp_loss, data.clone())?;
+        let v = ParamVector::random(hessian.layout().clone(), Probe::Gaussian, 0, &device);
+        // Rounds of one gradient and one HVP, as in `steps`; reading the
+        // result's norm waits for asynchronous backends.
+        let (mut grads, mut hvps) = (Vec::new(), Vec::new());
+        for round in 0..o.warmup + o.steps {
+            let t0 = Instant::now();
+            std::hint::black_box(gradient(&model, grad_loss, &data)?.norm());
+            let t1 = Instant::now();
+            std::hint::black_box(hessian.hvp(&v)?.norm());
+            let t2 = Instant::now();
+            if round >= o.warmup {
+                grads.push((t1 - t0).as_secs_f64());
+                hvps.push((t2 - t1).as_secs_f64());
+            }
+        }
+        let ratio = median(hvps.iter().zip(&grads).map(|(h, g)| h / g).collect());
+        let frobenius = if probes > 0 {
+            let cfg = HutchinsonConfig::new()
+                .with_max_probes(probes)
+                .with_min_probes(probes)
+                .with_rel_tol(0.0);
+            let start = Instant::now();
+            let f = hessian.frobenius(&cfg)?;
+            Some(FrobeniusTiming {
+                probes,
+                seconds: start.elapsed().as_secs_f64(),
+                value: f.frobenius,
+                std_error: f.frobenius_std_error,
+            })
+        } else {
+            None
+        };
+        Ok(HvpTiming {
+            params: hessian.layout().dim(),
+            gradient: median(grads),
+            hvp: median(hvps),
+            ratio,
+            frobenius,
+        })
+    }
+}
+
+/// Times gradients against exact Hessian-vector products (`steps` rounds
+/// after `warmup`), then a Frobenius-norm estimate with `probes` probes
+/// (none when 0).
+pub fn hvp_timings(options: BenchOptions, probes: usize) -> Result<HvpTiming, RunError> {
+    if options.steps == 0 {
+        return Err(crate::config::ConfigError::Invalid {
+            field: "steps",
+            value: "0".into(),
+            reason: "at least one timed round".into(),
+        }
+        .into());
+    }
+    dispatch(
+        options.backend,
+        options.device,
+        HvpTask(options.clone(), probes),
+    )?
+}
+
+/// The HVP report, one line per figure.
+pub fn hvp_report(t: &HvpTiming, options: &BenchOptions) -> String {
+    let mut out = format!(
+        "model {}, backend {}, batch {}, {} params, {} timed rounds after {} warm-up (medians)\n\
+         gradient {:.2} ms   HVP {:.2} ms   HVP/gradient {:.2} (target <= 3)\n",
+        options.model,
+        options.backend,
+        options.batch,
+        t.params,
+        options.steps,
+        options.warmup,
+        t.gradient * 1e3,
+        t.hvp * 1e3,
+        t.ratio
+    );
+    if let Some(f) = &t.frobenius {
+        out.push_str(&format!(
+            "Frobenius estimate, {} probes: {:.2} s ({:.1} ms/probe)   ||H||_F = {:.4} +- {:.4}\n",
+            f.probes,
+            f.seconds,
+            f.seconds * 1e3 / f.probes as f64,
+            f.value,
+            f.std_error
+        ));
+    }
+    out
 }

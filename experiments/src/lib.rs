@@ -8,7 +8,8 @@
 //! [`records`] (what is written), [`output`] (atomic, non-destructive
 //! output directories), [`plot`], [`progress`], [`sweep`] (grids and
 //! paper-style tables), [`demo`], [`inspect`] (`eval`, `hessian`) and
-//! [`bench`], [`selftest`] (a backend against the reference and the CPU).
+//! [`bench`], [`heap`] (live-byte counting for `bench memory`),
+//! [`selftest`] (a backend against the reference and the CPU).
 //!
 //! A run's configuration is TOML over documented defaults, with the CLI's
 //! `--set` overrides; bad values are typed errors:
@@ -39,6 +40,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod demo;
+pub mod heap;
 pub mod inspect;
 pub mod models;
 pub mod optimizer;

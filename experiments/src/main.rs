@@ -10,6 +10,7 @@ use experiments::backend::BackendKind;
 use experiments::bench::{self, BenchOptions};
 use experiments::config::{ConfigError, Schedule, TrainConfig};
 use experiments::demo::{DemoOptions, run_demo};
+use experiments::heap::Counting;
 use experiments::models::ModelKind;
 use experiments::sweep::{self, RunStatus, SweepConfig};
 use experiments::train::{RunError, RunOptions};
@@ -18,8 +19,9 @@ use experiments::train::{RunError, RunOptions};
 // glibc's malloc hands parameter-sized buffers (hundreds of KiB) back to the
 // kernel and page-faults them in again on the next step, which costs a small
 // model's sharpness-aware step 10-15% (BENCHMARKS.md); mimalloc keeps them.
+// The counting wrapper gives `bench memory` the live heap bytes.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static HEAP: Counting<mimalloc::MiMalloc> = Counting::new(mimalloc::MiMalloc);
 
 #[derive(Parser)]
 #[command(
@@ -238,8 +240,9 @@ struct TableArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// steps (step times) or memory (peak memory per method).
-    #[arg(value_parser = ["steps", "memory", "memory-probe"])]
+    /// steps (step time per method), memory (peak memory per method) or
+    /// hessian (one Hessian-vector product against one gradient).
+    #[arg(value_parser = ["steps", "memory", "hessian", "memory-probe"])]
     what: String,
     /// Model.
     #[arg(long, default_value = "mlp")]
@@ -262,6 +265,9 @@ struct BenchArgs {
     /// Methods, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "sgd,sam,trace,frob,det")]
     methods: Vec<String>,
+    /// `hessian`: probes of the timed Frobenius-norm estimate (0: none).
+    #[arg(long, default_value_t = 0)]
+    probes: usize,
 }
 
 /// A failure, with the exit code it maps to.
@@ -538,9 +544,17 @@ fn bench_cmd(a: BenchArgs) -> Result<(), Failure> {
             let rows = bench::step_timings(options.clone())?;
             print!("{}", bench::timing_table(&rows, &options));
         }
+        "hessian" => {
+            let timing = bench::hvp_timings(options.clone(), a.probes)?;
+            print!("{}", bench::hvp_report(&timing, &options));
+        }
         "memory-probe" => {
-            let (peak, params) = bench::memory_probe(options)?;
-            println!("PEAK_RSS {peak} PARAMS {params}");
+            let params = bench::memory_probe(options)?;
+            println!(
+                "PEAK_HEAP {} PEAK_RSS {} PARAMS {params}",
+                HEAP.peak(),
+                bench::peak_rss().unwrap_or(0)
+            );
         }
         _ => {
             print!("{}", memory_table(&a)?);
@@ -573,11 +587,9 @@ fn memory_table(a: &BenchArgs) -> Result<String, Failure> {
             .map_err(|e| Failure::Run(e.to_string()))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let fields: Vec<&str> = text.split_whitespace().collect();
-        let (peak, params) = match fields.as_slice() {
-            ["PEAK_RSS", p, "PARAMS", n, ..] => (
-                p.parse::<f64>().unwrap_or(f64::NAN),
-                n.parse::<f64>().unwrap_or(f64::NAN),
-            ),
+        let number = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+        let (heap, rss, params) = match fields.as_slice() {
+            ["PEAK_HEAP", h, "PEAK_RSS", r, "PARAMS", n, ..] => (number(h), number(r), number(n)),
             _ => {
                 return Err(Failure::Run(format!(
                     "memory probe for {method} failed: {}",
@@ -585,7 +597,7 @@ fn memory_table(a: &BenchArgs) -> Result<String, Failure> {
                 )));
             }
         };
-        rows.push((method.clone(), peak, params));
+        rows.push((method.clone(), heap, rss, params));
     }
     let base = rows
         .iter()
@@ -593,16 +605,18 @@ fn memory_table(a: &BenchArgs) -> Result<String, Failure> {
         .map(|r| r.1)
         .unwrap_or(f64::NAN);
     let mut out = format!(
-        "model {}, backend {}, batch {}, {} steps per process; peak RSS (VmHWM)\n\n| method | peak MiB | excess over SGD (MiB) | excess / parameter bytes |\n|---|---|---|---|\n",
+        "model {}, backend {}, batch {}, {} steps per process; peak live heap bytes (peak RSS, which adds what the allocator keeps cached, for reference)\n\n| method | peak heap MiB | excess over SGD (MiB) | excess / parameter bytes | peak RSS MiB |\n|---|---|---|---|---|\n",
         a.model, a.backend, a.batch, a.steps
     );
-    for (method, peak, params) in rows {
-        let excess = peak - base;
+    const MIB: f64 = 1048576.0;
+    for (method, heap, rss, params) in rows {
+        let excess = heap - base;
         out.push_str(&format!(
-            "| {method} | {:.1} | {:.1} | {:.2} |\n",
-            peak / 1048576.0,
-            excess / 1048576.0,
-            excess / (4.0 * params)
+            "| {method} | {:.1} | {:.1} | {:.2} | {:.1} |\n",
+            heap / MIB,
+            excess / MIB,
+            excess / (4.0 * params),
+            rss / MIB
         ));
     }
     Ok(out)
