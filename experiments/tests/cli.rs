@@ -292,3 +292,62 @@ fn demo_runs_with_every_method() {
     }
     assert!(out.join("demo.png").is_file() && out.join("demo.md").is_file());
 }
+
+/// The cells of the table row that starts with `| {method} |`.
+fn row(table: &str, method: &str) -> Vec<f64> {
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {method} |")))
+        .unwrap_or_else(|| panic!("no row for {method} in:\n{table}"));
+    line.split('|')
+        .skip(2)
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| c.trim().parse().expect("a number"))
+        .collect()
+}
+
+#[test]
+fn bench_subcommands_print_their_figures() {
+    let common = [
+        "--model", "mlp", "--batch", "8", "--steps", "2", "--warmup", "0",
+    ];
+    let with = |what: &str, extra: &[&str]| {
+        let mut args = vec!["bench", what];
+        args.extend(common);
+        args.extend(extra);
+        ok(&args)
+    };
+
+    let steps = with("steps", &["--methods", "sgd,frob"]);
+    // passes, median ms, ratio, ratio / passes
+    let frob = row(&steps, "frob");
+    assert_eq!(frob[0], 3.0);
+    assert!(
+        frob[1] > 0.0 && frob[2] > 0.0 && frob[3].is_finite(),
+        "{steps}"
+    );
+
+    // Peak live heap bytes over SGD's, in parameter sizes: SAM holds the
+    // perturbed weights (1), Det the clean gradient as well (2). The heap
+    // count is exact; the tolerance (64 KiB against 0.64 MiB of parameters)
+    // covers the batch-sized tensors whose lifetimes differ between the
+    // methods (~20 KiB measured) and tells 1 from 2 apart.
+    let memory = with("memory", &["--methods", "sgd,sam,det"]);
+    for (method, expected) in [("sgd", 0.0), ("sam", 1.0), ("det", 2.0)] {
+        let excess = row(&memory, method)[2];
+        assert!(
+            (excess - expected).abs() < 0.1,
+            "{method}: {excess}\n{memory}"
+        );
+    }
+
+    let hessian = with("hessian", &["--probes", "2"]);
+    assert!(hessian.contains("HVP/gradient"), "{hessian}");
+    assert!(
+        hessian.contains("Frobenius estimate, 2 probes"),
+        "{hessian}"
+    );
+
+    let out = usam(&["bench", "hessian", "--steps", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

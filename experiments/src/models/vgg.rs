@@ -59,24 +59,28 @@ pub struct VggConfig {
 impl VggConfig {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), ModelError> {
+        self.checked_plan().map(|_| ())
+    }
+
+    /// The channel plan of a valid configuration.
+    fn checked_plan(&self) -> Result<&'static [usize], ModelError> {
         check_common(self.num_classes, self.in_channels)?;
-        if plan(self.depth).is_none() {
-            return Err(ModelError::InvalidConfig {
-                model: "vgg",
-                reason: format!("depth must be 11, 13, 16 or 19, got {}", self.depth),
-            });
-        }
+        let plan = plan(self.depth).ok_or_else(|| ModelError::InvalidConfig {
+            model: "vgg",
+            reason: format!("depth must be 11, 13, 16 or 19, got {}", self.depth),
+        })?;
         check_width("vgg", "width", self.width)?;
         mul("vgg", "8 x width", self.width, 8)?;
-        check_size("vgg", self.image_size, 32, "five 2x2 max-poolings")
+        check_size("vgg", self.image_size, 32, "five 2x2 max-poolings")?;
+        Ok(plan)
     }
 
     /// Builds the network on `device`.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Vgg<B>, ModelError> {
-        self.validate()?;
+        let plan = self.checked_plan()?;
         let mut features = Vec::new();
         let mut channels = self.in_channels;
-        for &units in plan(self.depth).unwrap_or_default() {
+        for &units in plan {
             if units == 0 {
                 features.push(VggItem::Pool(
                     Pool2dConfig::new().with_kernel_size(2).init_max(),

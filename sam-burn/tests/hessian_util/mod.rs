@@ -51,7 +51,8 @@ pub fn by_precision<B: Backend>(f32: f64, f64: f64) -> f64 {
 /// use fewer probes there (the three-standard-error criterion is valid for
 /// any number of probes).
 pub fn budget<B: Backend>(cpu: usize, wgpu: usize) -> usize {
-    if std::any::type_name::<B>().contains("Wgpu") {
+    // Burn's own backend name, e.g. `fusion<cubecl<wgpu<wgsl>>>`.
+    if B::name(&Default::default()).contains("wgpu") {
         wgpu
     } else {
         cpu
