@@ -70,6 +70,37 @@ pub fn input_shape(model: ModelKind) -> (usize, usize, usize) {
     }
 }
 
+/// Medians need at least one timed round.
+fn check_steps(options: &BenchOptions) -> Result<(), RunError> {
+    if options.steps == 0 {
+        return Err(crate::config::ConfigError::Invalid {
+            field: "steps",
+            value: "0".into(),
+            reason: "at least one timed round".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The benchmarks' batch: Gaussian images of the model's input shape and
+/// cycling labels, the same for every method (seeded).
+fn synthetic_batch<B: Backend>(
+    o: &BenchOptions,
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+    let (channels, size, classes) = input_shape(o.model);
+    B::seed(device, 7);
+    let images = Tensor::<B, 4>::random(
+        [o.batch, channels, size, size],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let labels: Vec<i64> = (0..o.batch).map(|i| (i % classes) as i64).collect();
+    let targets = Tensor::from_data(burn::tensor::TensorData::new(labels, [o.batch]), device);
+    (images, targets)
+}
+
 fn settings(method: &str) -> OptimizerSettings {
     OptimizerSettings {
         method: method.into(),
@@ -85,21 +116,8 @@ impl BackendTask for StepsTask {
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         let o = self.0;
         let (channels, size, classes) = input_shape(o.model);
-        B::seed(&device, 7);
-        let images = Tensor::<Autodiff<B>, 4>::random(
-            [o.batch, channels, size, size],
-            Distribution::Normal(0.0, 1.0),
-            &device,
-        );
-        let targets = Tensor::<Autodiff<B>, 1, Int>::from_data(
-            burn::tensor::TensorData::new(
-                (0..o.batch)
-                    .map(|i| (i % classes) as i64)
-                    .collect::<Vec<_>>(),
-                [o.batch],
-            ),
-            &device,
-        );
+        let (images, targets) = synthetic_batch::<B>(&o, &device);
+        let (images, targets) = (Tensor::from_inner(images), Tensor::from_inner(targets));
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let mut runs = Vec::with_capacity(o.methods.len());
         for method in &o.methods {
@@ -187,14 +205,7 @@ fn sync_model<B: burn::tensor::backend::AutodiffBackend>(model: &crate::models::
 
 /// Times every method; see the module docs.
 pub fn step_timings(options: BenchOptions) -> Result<Vec<StepTiming>, RunError> {
-    if options.steps == 0 {
-        return Err(crate::config::ConfigError::Invalid {
-            field: "steps",
-            value: "0".into(),
-            reason: "at least one timed step".into(),
-        }
-        .into());
-    }
+    check_steps(&options)?;
     dispatch(options.backend, options.device, StepsTask(options.clone()))?
 }
 
@@ -285,22 +296,7 @@ impl BackendTask for HvpTask {
 
         let (o, probes) = (self.0, self.1);
         let (channels, size, classes) = input_shape(o.model);
-        B::seed(&device, 7);
-        let images = Tensor::<B, 4>::random(
-            [o.batch, channels, size, size],
-            Distribution::Normal(0.0, 1.0),
-            &device,
-        );
-        let targets = Tensor::<B, 1, Int>::from_data(
-            burn::tensor::TensorData::new(
-                (0..o.batch)
-                    .map(|i| (i * 7 % classes) as i64)
-                    .collect::<Vec<_>>(),
-                [o.batch],
-            ),
-            &device,
-        );
-        let data: Batch<B> = (images, targets);
+        let data: Batch<B> = synthetic_batch::<B>(&o, &device);
         let model = ModelConfig::new(o.model, classes, channels, size).init::<Ad<B>>(&device)?;
         let hvp_loss = |m: &HvpModule<Model<Ad<B>>, Ad<B>>, (x, y): &Batch<B>| {
             let logits = m.forward(lift::<Ad<B>, 4>(x.clone()));
@@ -361,14 +357,7 @@ impl BackendTask for HvpTask {
 /// after `warmup`), then a Frobenius-norm estimate with `probes` probes
 /// (none when 0).
 pub fn hvp_timings(options: BenchOptions, probes: usize) -> Result<HvpTiming, RunError> {
-    if options.steps == 0 {
-        return Err(crate::config::ConfigError::Invalid {
-            field: "steps",
-            value: "0".into(),
-            reason: "at least one timed round".into(),
-        }
-        .into());
-    }
+    check_steps(&options)?;
     dispatch(
         options.backend,
         options.device,

@@ -9,8 +9,8 @@
 //! forward-backward pass, so the draws of the next sample are made on a
 //! long-lived background thread while the current pass runs ([`Prefetch`]).
 
-use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -51,7 +51,8 @@ impl NoiseSpec {
     /// background.
     pub fn prefetch(self, sample: u32, sizes: &[usize]) -> Prefetch {
         let (tx, rx) = mpsc::sync_channel(1);
-        let job_sizes = sizes.to_vec();
+        let sizes: Arc<[usize]> = sizes.into();
+        let job_sizes = Arc::clone(&sizes);
         in_background(Box::new(move || {
             // The receiver is gone only when the step was abandoned.
             let _ = tx.send(SampleNoise::generate(self, sample, &job_sizes));
@@ -60,7 +61,7 @@ impl NoiseSpec {
             rx,
             spec: self,
             sample,
-            sizes: sizes.to_vec(),
+            sizes,
         }
     }
 }
@@ -191,7 +192,8 @@ pub(crate) struct Prefetch {
     rx: Receiver<SampleNoise>,
     spec: NoiseSpec,
     sample: u32,
-    sizes: Vec<usize>,
+    /// Shared with the background job, for drawing again here.
+    sizes: Arc<[usize]>,
 }
 
 impl Prefetch {
