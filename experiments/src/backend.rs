@@ -28,6 +28,15 @@ pub enum BackendKind {
 impl BackendKind {
     /// Every kind, for help texts.
     pub const ALL: [BackendKind; 4] = [Self::Cpu, Self::Ndarray, Self::Wgpu, Self::Cuda];
+
+    /// Whether the backend compiles and autotunes its kernels on first use
+    /// (CubeCL: wgpu, CUDA). The first steps of a run, or of a benchmark,
+    /// then take far longer than the rest; the choices are cached on disk
+    /// (`target/autotune` under the nearest Cargo project, else
+    /// `~/.cache/cubecl`), so later runs start faster.
+    pub fn tunes_kernels(self) -> bool {
+        matches!(self, Self::Wgpu | Self::Cuda)
+    }
 }
 
 impl fmt::Display for BackendKind {

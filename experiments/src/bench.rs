@@ -57,6 +57,9 @@ pub struct StepTiming {
     pub median: f64,
     /// Fastest step.
     pub min: f64,
+    /// Seconds of the method's first step, untimed: on wgpu and CUDA it
+    /// compiles and autotunes the kernels (later steps reuse them).
+    pub first: f64,
     /// Median over rounds of this step's time over the SGD step of the same
     /// round (NaN when SGD is not measured).
     pub ratio: f64,
@@ -70,15 +73,27 @@ pub fn input_shape(model: ModelKind) -> (usize, usize, usize) {
     }
 }
 
-/// Medians need at least one timed round.
+/// Medians need at least one timed round; on backends that compile and
+/// autotune kernels the first round does that work, so it must not be
+/// timed.
 fn check_steps(options: &BenchOptions) -> Result<(), RunError> {
-    if options.steps == 0 {
-        return Err(crate::config::ConfigError::Invalid {
-            field: "steps",
-            value: "0".into(),
-            reason: "at least one timed round".into(),
+    let invalid = |field, value: usize, reason: &str| {
+        Err(crate::config::ConfigError::Invalid {
+            field,
+            value: value.to_string(),
+            reason: reason.into(),
         }
-        .into());
+        .into())
+    };
+    if options.steps == 0 {
+        return invalid("steps", 0, "at least one timed round");
+    }
+    if options.warmup == 0 && options.backend.tunes_kernels() {
+        return invalid(
+            "warmup",
+            0,
+            "the first round compiles and autotunes the kernels on wgpu and CUDA: at least 1",
+        );
     }
     Ok(())
 }
@@ -138,6 +153,7 @@ impl BackendTask for StepsTask {
         // jobs, clocks) then hits every method alike, and each round gives
         // a ratio to the SGD step taken moments apart.
         let mut times = vec![Vec::with_capacity(o.steps); runs.len()];
+        let mut first = vec![0.0; runs.len()];
         for i in 0..o.warmup + o.steps {
             for (k, (slot, optim, _)) in runs.iter_mut().enumerate() {
                 let model = slot.take().expect("the model is put back after each step");
@@ -157,8 +173,12 @@ impl BackendTask for StepsTask {
                     })?;
                 // The base step is queued lazily on GPU backends: wait for it.
                 sync_model(&next);
+                let seconds = t0.elapsed().as_secs_f64();
+                if i == 0 {
+                    first[k] = seconds;
+                }
                 if i >= o.warmup {
-                    times[k].push(t0.elapsed().as_secs_f64());
+                    times[k].push(seconds);
                 }
                 debug_assert!(report.loss.is_finite());
                 *slot = Some(next);
@@ -170,11 +190,13 @@ impl BackendTask for StepsTask {
             .iter()
             .zip(&runs)
             .zip(&times)
-            .map(|((method, (_, _, passes)), t)| StepTiming {
+            .zip(&first)
+            .map(|(((method, (_, _, passes)), t), &first)| StepTiming {
                 method: method.clone(),
                 passes: *passes,
                 median: median(t.clone()),
                 min: t.iter().copied().fold(f64::INFINITY, f64::min),
+                first,
                 ratio: sgd.map_or(f64::NAN, |s| {
                     median(t.iter().zip(&times[s]).map(|(a, b)| a / b).collect())
                 }),
@@ -226,7 +248,52 @@ pub fn timing_table(rows: &[StepTiming], options: &BenchOptions) -> String {
             ratio / r.passes as f64
         ));
     }
+    let first: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {:.2} s", r.method, r.first))
+        .collect();
+    out.push_str(&format!(
+        "\nfirst step of each method (untimed{}): {}\n",
+        if options.backend.tunes_kernels() {
+            "; kernel compilation and autotuning"
+        } else {
+            ""
+        },
+        first.join(", ")
+    ));
     out
+}
+
+/// The step timings as JSON, in the schema `scripts/torch_baseline.py`
+/// writes, for `scripts/compare_steps.py`. Undefined ratios (no SGD row)
+/// are `null`.
+pub fn timing_json(rows: &[StepTiming], options: &BenchOptions) -> String {
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "method": r.method,
+                "passes": r.passes,
+                "median_ms": 1e3 * r.median,
+                "min_ms": 1e3 * r.min,
+                "first_ms": 1e3 * r.first,
+                "ratio": finite(r.ratio),
+                "ratio_per_pass": finite(r.ratio / r.passes as f64),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "tool": "usam",
+        "backend": options.backend.to_string(),
+        "device_name": format!("{}:{}", options.backend, options.device),
+        "model": options.model.to_string(),
+        "batch": options.batch,
+        "steps": options.steps,
+        "warmup": options.warmup,
+        "rows": rows,
+    });
+    serde_json::to_string_pretty(&doc).expect("plain JSON values serialise")
 }
 
 /// Peak resident set size of this process, in bytes (Linux; `None`

@@ -278,6 +278,12 @@ pub enum ConfigError {
     /// A `--set` argument is not `key=value`.
     #[error("invalid --set `{0}`: expected key=value, e.g. optimizer.rho=0.05")]
     Set(String),
+    /// `--resume` was asked to change settings a run cannot change midway.
+    #[error(
+        "--resume continues a run with the settings it started with, and these differ from the run's: {}; nothing was changed (train into another --out to use them; a resume may change epochs, backend, device, workers, data_dir and download)",
+        .0.join("; ")
+    )]
+    ResumeChanged(Vec<String>),
     /// A value is out of range.
     #[error("invalid configuration: {field} = {value}: {reason}")]
     Invalid {
@@ -423,6 +429,74 @@ impl TrainConfig {
         crate::optimizer::method_config(&self.optimizer, self.seed).map(|_| ())
     }
 
+    /// The settings, as `key = value` lines with dotted keys, sorted.
+    fn flat(&self) -> Vec<(String, String)> {
+        fn walk(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        walk(&key, v, out);
+                    }
+                }
+                other => out.push((prefix.to_string(), other.to_string())),
+            }
+        }
+        let mut out = Vec::new();
+        let value = toml::Value::try_from(self).expect("a TrainConfig always serialises");
+        walk("", &value, &mut out);
+        out.sort();
+        out
+    }
+
+    /// Every setting whose value differs, as `key: this -> other`
+    /// (`unset` for a missing optional value).
+    pub fn differences(&self, other: &TrainConfig) -> Vec<String> {
+        let (a, b) = (self.flat(), other.flat());
+        let mut keys: Vec<&String> = a.iter().chain(&b).map(|(k, _)| k).collect();
+        keys.sort();
+        keys.dedup();
+        let get = |side: &[(String, String)], key: &str| {
+            side.iter()
+                .find(|(k, _)| k == key)
+                .map_or_else(|| "unset".to_string(), |(_, v)| v.clone())
+        };
+        keys.into_iter()
+            .filter_map(|k| {
+                let (x, y) = (get(&a, k), get(&b, k));
+                (x != y).then(|| format!("{k}: {x} -> {y}"))
+            })
+            .collect()
+    }
+
+    /// The configuration a resume of a run stored as `self` trains with,
+    /// when `requested` is what the command line asked for: the stored
+    /// settings, except those a run may change midway (more epochs,
+    /// another backend or device, worker threads, where the data lives).
+    /// Any other difference is an error listing every one of them.
+    pub fn resumed_with(&self, requested: TrainConfig) -> Result<TrainConfig, ConfigError> {
+        let mut resumed = self.clone();
+        resumed.epochs = requested.epochs.max(self.epochs);
+        resumed.backend = requested.backend;
+        resumed.device = requested.device;
+        resumed.workers = requested.workers;
+        resumed.data_dir = requested.data_dir.clone();
+        resumed.download = requested.download;
+        let changed = resumed.differences(&TrainConfig {
+            epochs: resumed.epochs,
+            ..requested
+        });
+        if changed.is_empty() {
+            Ok(resumed)
+        } else {
+            Err(ConfigError::ResumeChanged(changed))
+        }
+    }
+
     /// Whether training images are augmented.
     pub fn augmentation(&self) -> bool {
         self.augment.unwrap_or_else(|| {
@@ -509,6 +583,33 @@ mod tests {
         ] {
             let c = TrainConfig::default().with_overrides(&[set]).unwrap();
             assert!(c.validate().is_err(), "{set} must be rejected");
+        }
+    }
+
+    #[test]
+    fn resume_lists_every_changed_setting_and_keeps_the_allowed_ones() {
+        let stored = TrainConfig::default()
+            .with_overrides(&["optimizer.method=frob", "epochs=4"])
+            .unwrap();
+        // More epochs and another backend are fine.
+        let more = stored
+            .clone()
+            .with_overrides(&["epochs=9", "backend=\"ndarray\""])
+            .unwrap();
+        let resumed = stored.resumed_with(more).unwrap();
+        assert_eq!((resumed.epochs, resumed.backend), (9, BackendKind::Ndarray));
+        // Anything else is refused, naming each setting.
+        let changed = stored
+            .clone()
+            .with_overrides(&["optimizer.method=sam", "optimizer.rho=0.1", "base.lr=0.2"])
+            .unwrap();
+        let err = stored.resumed_with(changed).unwrap_err().to_string();
+        for needle in [
+            "optimizer.method: \"frob\" -> \"sam\"",
+            "optimizer.rho: unset -> 0.1",
+            "base.lr",
+        ] {
+            assert!(err.contains(needle), "{needle} missing from: {err}");
         }
     }
 

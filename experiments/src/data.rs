@@ -21,6 +21,32 @@ pub enum DataError {
     /// The dataset name does not parse.
     #[error("unknown dataset `{0}`")]
     UnknownDataset(String),
+    /// A split holds no images (after the regime, for the training set).
+    #[error("the {split} set of {dataset} holds no images{hint}: nothing to train or evaluate on")]
+    Empty {
+        /// `training` or `test`.
+        split: &'static str,
+        /// The dataset.
+        dataset: String,
+        /// What emptied it, when a regime did.
+        hint: String,
+    },
+    /// Training and test images differ in shape.
+    #[error(
+        "the training and test images of {dataset} differ in shape: {train} against {test} (channels x height x width)"
+    )]
+    ShapeMismatch {
+        /// The dataset.
+        dataset: String,
+        /// Training image shape.
+        train: String,
+        /// Test image shape.
+        test: String,
+    },
+}
+
+fn shape_text(s: datasets::ImageShape) -> String {
+    format!("{}x{}x{}", s.channels, s.height, s.width)
 }
 
 /// A run's data.
@@ -55,6 +81,25 @@ impl RunData {
         }
         options.allow_download = cfg.download;
         let split = datasets::load(&kind, &options)?;
+        let (train_shape, test_shape) = (split.train.shape(), split.test.shape());
+        if split.train.is_empty() || split.test.is_empty() {
+            return Err(DataError::Empty {
+                split: if split.train.is_empty() {
+                    "training"
+                } else {
+                    "test"
+                },
+                dataset: cfg.dataset.clone(),
+                hint: String::new(),
+            });
+        }
+        if train_shape != test_shape {
+            return Err(DataError::ShapeMismatch {
+                dataset: cfg.dataset.clone(),
+                train: shape_text(train_shape),
+                test: shape_text(test_shape),
+            });
+        }
         let limit = (cfg.data_fraction < 1.0).then_some(match cfg.subset {
             Subset::Prefix => Limit::Prefix {
                 fraction: cfg.data_fraction,
@@ -69,6 +114,17 @@ impl RunData {
             seed: cfg.seed,
         });
         let noisy = Regime { limit, label_noise }.apply(&split.train)?;
+        if noisy.dataset.is_empty() {
+            return Err(DataError::Empty {
+                split: "training",
+                dataset: cfg.dataset.clone(),
+                hint: format!(
+                    " after keeping data_fraction = {} of {} images",
+                    cfg.data_fraction,
+                    split.train.len()
+                ),
+            });
+        }
         let corrupted = noisy.corrupted_mask();
         let normalization = Normalization::for_kind(&kind)
             .unwrap_or_else(|| Normalization::from_dataset(&noisy.dataset));

@@ -1,6 +1,6 @@
 //! `usam eval` and `usam hessian`: look at a trained run's checkpoint.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -33,12 +33,8 @@ fn backend_of(
     dir: &Path,
     requested: Option<BackendKind>,
 ) -> Result<(BackendKind, usize, RunState), RunError> {
-    let out = OutputDir::open(dir)?;
-    let state: RunState =
-        serde_json::from_slice(&out.read("state.json")?).map_err(|e| RunError::Checkpoint {
-            path: out.path("state.json"),
-            message: e.to_string(),
-        })?;
+    let out = OutputDir::open_run(dir)?;
+    let state = crate::checkpoint::read_state(&out).map_err(RunError::from)?;
     Ok((
         requested.unwrap_or(state.config.backend),
         state.config.device,
@@ -46,12 +42,12 @@ fn backend_of(
     ))
 }
 
-struct EvalTask(std::path::PathBuf, usize);
+struct EvalTask(std::path::PathBuf, usize, Option<PathBuf>);
 
 impl BackendTask for EvalTask {
     type Output = Result<Evaluation, RunError>;
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
-        let (cfg, data, model) = load_run::<B>(&self.0, &device)?;
+        let (cfg, data, model) = load_run::<B>(&self.0, self.2.as_deref(), &device)?;
         let (test, train) = evaluate(&model, &data, cfg.eval_batch_size, &device);
         Ok(Evaluation {
             epochs_done: self.1,
@@ -61,10 +57,19 @@ impl BackendTask for EvalTask {
     }
 }
 
-/// Evaluates the last checkpoint of the run in `dir`.
-pub fn evaluate_run(dir: &Path, backend: Option<BackendKind>) -> Result<Evaluation, RunError> {
+/// Evaluates the last checkpoint of the run in `dir`, on `backend` (default:
+/// the run's), reading the dataset from `data_dir` (default: the run's).
+pub fn evaluate_run(
+    dir: &Path,
+    backend: Option<BackendKind>,
+    data_dir: Option<PathBuf>,
+) -> Result<Evaluation, RunError> {
     let (kind, device, state) = backend_of(dir, backend)?;
-    dispatch(kind, device, EvalTask(dir.to_path_buf(), state.epochs_done))?
+    dispatch(
+        kind,
+        device,
+        EvalTask(dir.to_path_buf(), state.epochs_done, data_dir),
+    )?
 }
 
 /// What `usam hessian` measures.
@@ -101,13 +106,13 @@ pub struct HessianReport {
     pub hvps: usize,
 }
 
-struct HessianTask(std::path::PathBuf, HessianOptions, usize);
+struct HessianTask(std::path::PathBuf, HessianOptions, usize, Option<PathBuf>);
 
 impl BackendTask for HessianTask {
     type Output = Result<HessianReport, RunError>;
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         type Ad<B> = Autodiff<B>;
-        let (cfg, data, model) = load_run::<B>(&self.0, &device)?;
+        let (cfg, data, model) = load_run::<B>(&self.0, self.3.as_deref(), &device)?;
         let o = self.1;
         let batches = sized_eval_batches::<B>(
             &data.train,
@@ -171,16 +176,23 @@ impl BackendTask for HessianTask {
     }
 }
 
-/// Measures the Hessian of the run in `dir` at its last checkpoint.
+/// Measures the Hessian of the run in `dir` at its last checkpoint (data
+/// from `data_dir`, default: the run's).
 pub fn hessian_run(
     dir: &Path,
     backend: Option<BackendKind>,
+    data_dir: Option<PathBuf>,
     options: &HessianOptions,
 ) -> Result<HessianReport, RunError> {
     let (kind, device, state) = backend_of(dir, backend)?;
     dispatch(
         kind,
         device,
-        HessianTask(dir.to_path_buf(), options.clone(), state.epochs_done),
+        HessianTask(
+            dir.to_path_buf(),
+            options.clone(),
+            state.epochs_done,
+            data_dir,
+        ),
     )?
 }

@@ -4,7 +4,8 @@
 //! Layout: [`config`] (every hyperparameter, TOML), [`backend`] (run-time
 //! backend choice), [`data`] (datasets with regimes, reproducible epochs),
 //! [`models`], [`optimizer`] (method and base optimizer from the config),
-//! [`train`] (the loop, evaluation, Hessian metrics, checkpoints),
+//! [`train`] (the loop, evaluation, Hessian metrics), [`checkpoint`]
+//! (writing and checked reading of checkpoints),
 //! [`records`] (what is written), [`output`] (atomic, non-destructive
 //! output directories), [`plot`], [`progress`], [`sweep`] (grids and
 //! paper-style tables), [`demo`], [`inspect`] (`eval`, `hessian`) and
@@ -37,6 +38,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod demo;

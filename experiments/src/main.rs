@@ -182,6 +182,9 @@ struct RunArgs {
     /// Backend to evaluate on (default: the run's).
     #[arg(long)]
     backend: Option<BackendKind>,
+    /// Where the run's dataset is (default: where it was trained from).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -192,6 +195,9 @@ struct HessianArgs {
     /// Backend (default: the run's).
     #[arg(long)]
     backend: Option<BackendKind>,
+    /// Where the run's dataset is (default: where it was trained from).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Training examples the loss averages over.
     #[arg(long, default_value_t = 1280)]
     samples: usize,
@@ -204,9 +210,13 @@ struct HessianArgs {
     /// Also estimate log|det H| by stochastic Lanczos quadrature.
     #[arg(long)]
     log_det: bool,
-    /// Write the result as JSON here (default: hessian.json in the run).
+    /// Write the result as JSON here (default: hessian.json in the run,
+    /// replaced on each call); an existing file is refused unless --force.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Replace an existing --json file.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -236,6 +246,9 @@ struct TableArgs {
     /// Also write Markdown here.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Replace existing --csv / --markdown files.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -268,6 +281,13 @@ struct BenchArgs {
     /// `hessian`: probes of the timed Frobenius-norm estimate (0: none).
     #[arg(long, default_value_t = 0)]
     probes: usize,
+    /// `steps`: also write the figures as JSON here (the schema of
+    /// `scripts/torch_baseline.py`, for `scripts/compare_steps.py`).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Replace an existing --json file.
+    #[arg(long)]
+    force: bool,
 }
 
 /// A failure, with the exit code it maps to.
@@ -368,6 +388,9 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
 fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     let mut c = match &a.config {
         Some(path) => TrainConfig::from_file(path)?,
+        // A resume's flags are changes to the run's own settings, which
+        // the run then checks (only some may change midway).
+        None if a.resume => experiments::train::stored_config(&a.out)?,
         None => TrainConfig::default(),
     };
     macro_rules! set {
@@ -378,8 +401,10 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
         };
     }
     set!(c.dataset, a.dataset);
-    if a.data_dir.is_some() {
-        c.data_dir = a.data_dir.clone();
+    if let Some(dir) = &a.data_dir {
+        // Stored absolute, so `eval` and `hessian` find the data from any
+        // working directory.
+        c.data_dir = Some(absolute(dir)?);
     }
     set!(c.label_noise, a.label_noise);
     set!(c.data_fraction, a.data_fraction);
@@ -428,6 +453,11 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     Ok(c)
 }
 
+fn absolute(path: &std::path::Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(path)
+        .map_err(|e| Failure::Usage(format!("cannot resolve {}: {e}", path.display())))
+}
+
 fn train(a: TrainArgs) -> Result<(), Failure> {
     let cfg = train_config(&a)?;
     if a.print_config {
@@ -454,7 +484,8 @@ fn train(a: TrainArgs) -> Result<(), Failure> {
 }
 
 fn eval(a: RunArgs) -> Result<(), Failure> {
-    let result = experiments::inspect::evaluate_run(&a.run, a.backend)?;
+    let data_dir = a.data_dir.as_deref().map(absolute).transpose()?;
+    let result = experiments::inspect::evaluate_run(&a.run, a.backend, data_dir)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&result).expect("serialises")
@@ -469,11 +500,18 @@ fn hessian(a: HessianArgs) -> Result<(), Failure> {
         top_k: a.top_k,
         log_det: a.log_det,
     };
-    let report = experiments::inspect::hessian_run(&a.run, a.backend, &options)?;
+    // The user's own file is checked before the work, not after.
+    if let Some(path) = &a.json {
+        experiments::output::check_new(path, a.force).map_err(|e| Failure::Usage(e.to_string()))?;
+    }
+    let data_dir = a.data_dir.as_deref().map(absolute).transpose()?;
+    let report = experiments::inspect::hessian_run(&a.run, a.backend, data_dir, &options)?;
     let json = serde_json::to_string_pretty(&report).expect("serialises");
-    let path = a.json.unwrap_or_else(|| a.run.join("hessian.json"));
-    experiments::output::write_atomic(&path, json.as_bytes())
-        .map_err(|e| Failure::Run(e.to_string()))?;
+    let written = match &a.json {
+        Some(path) => experiments::output::write_new(path, json.as_bytes(), a.force),
+        None => experiments::output::write_atomic(&a.run.join("hessian.json"), json.as_bytes()),
+    };
+    written.map_err(|e| Failure::Run(e.to_string()))?;
     println!("{json}");
     Ok(())
 }
@@ -517,12 +555,15 @@ fn table(a: TableArgs) -> Result<(), Failure> {
             a.dir.display()
         )));
     }
+    for path in [&a.markdown, &a.csv].into_iter().flatten() {
+        experiments::output::check_new(path, a.force).map_err(|e| Failure::Usage(e.to_string()))?;
+    }
     let md = sweep::markdown(&cells);
     let csv = sweep::csv(&cells);
     print!("{md}");
     for (path, text) in [(&a.markdown, &md), (&a.csv, &csv)] {
         if let Some(p) = path {
-            experiments::output::write_atomic(p, text.as_bytes())
+            experiments::output::write_new(p, text.as_bytes(), a.force)
                 .map_err(|e| Failure::Run(e.to_string()))?;
         }
     }
@@ -539,10 +580,18 @@ fn bench_cmd(a: BenchArgs) -> Result<(), Failure> {
         warmup: a.warmup,
         methods: a.methods.clone(),
     };
+    if let Some(path) = &a.json {
+        experiments::output::check_new(path, a.force).map_err(|e| Failure::Usage(e.to_string()))?;
+    }
     match a.what.as_str() {
         "steps" => {
             let rows = bench::step_timings(options.clone())?;
             print!("{}", bench::timing_table(&rows, &options));
+            if let Some(path) = &a.json {
+                let json = bench::timing_json(&rows, &options);
+                experiments::output::write_new(path, json.as_bytes(), a.force)
+                    .map_err(|e| Failure::Usage(e.to_string()))?;
+            }
         }
         "hessian" => {
             let timing = bench::hvp_timings(options.clone(), a.probes)?;
@@ -582,7 +631,8 @@ fn memory_table(a: &BenchArgs) -> Result<String, Failure> {
                 "--steps",
                 &a.steps.to_string(),
             ])
-            .args(["--warmup", "0", "--methods", method])
+            // One untimed round: GPU backends tune kernels in it.
+            .args(["--warmup", "1", "--methods", method])
             .output()
             .map_err(|e| Failure::Run(e.to_string()))?;
         let text = String::from_utf8_lossy(&out.stdout);

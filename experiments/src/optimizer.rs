@@ -123,6 +123,17 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
                     format!("expected one of {}", METHODS.join(", ")),
                 )
             })?;
+            // Said here, in the same words as a negative rho, rather than
+            // left to the estimator's own message.
+            if settings.rho == Some(0.0) {
+                return Err(invalid(
+                    "optimizer.rho",
+                    0,
+                    format!(
+                        "must be finite and positive for {name}: its coefficient estimate divides by rho (sam, asam and ssam accept 0: the base optimizer's step)"
+                    ),
+                ));
+            }
             MethodConfig::Universal(
                 UniversalSamConfig::new(preset)
                     .with_rho(settings.rho)

@@ -13,9 +13,17 @@ pub enum OutputError {
         "output directory {0} already exists and is not empty: nothing was changed; pass --resume to continue that run, or choose another --out"
     )]
     NotEmpty(PathBuf),
+    /// A file the command would write exists already.
+    #[error(
+        "{0} already exists: nothing was written; pass --force to replace it, or choose another path"
+    )]
+    FileExists(PathBuf),
     /// `--resume` found no checkpoint.
     #[error("cannot resume: {0} holds no checkpoint (state.json)")]
     NothingToResume(PathBuf),
+    /// `eval` or `hessian` was pointed at a directory without a run.
+    #[error("{0} holds no trained run (no state.json): pass the --out directory of `usam train`")]
+    NoRun(PathBuf),
     /// A filesystem operation failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -37,9 +45,14 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 }
 
 /// A run's output directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OutputDir {
     root: PathBuf,
+    /// Whether [`OutputDir::create`] made the directory (so
+    /// [`OutputDir::abandon`] may remove it again).
+    created: bool,
+    /// Files written through this handle, for [`OutputDir::abandon`].
+    written: std::sync::Mutex<Vec<String>>,
 }
 
 impl OutputDir {
@@ -52,10 +65,17 @@ impl OutputDir {
                 return Err(OutputError::NotEmpty(root.to_path_buf()));
             }
         }
+        let created = !root.exists();
         fs::create_dir_all(root).map_err(io("cannot create", root))?;
-        Ok(Self {
+        Ok(Self::at(root, created))
+    }
+
+    fn at(root: &Path, created: bool) -> Self {
+        Self {
             root: root.to_path_buf(),
-        })
+            created,
+            written: Default::default(),
+        }
     }
 
     /// Opens an existing run's directory for `--resume`.
@@ -63,9 +83,38 @@ impl OutputDir {
         if !root.join("state.json").is_file() {
             return Err(OutputError::NothingToResume(root.to_path_buf()));
         }
-        Ok(Self {
-            root: root.to_path_buf(),
-        })
+        Ok(Self::at(root, false))
+    }
+
+    /// Opens a trained run's directory to read it (`eval`, `hessian`).
+    pub fn open_run(root: &Path) -> Result<Self, OutputError> {
+        if !root.join("state.json").is_file() {
+            return Err(OutputError::NoRun(root.to_path_buf()));
+        }
+        Ok(Self::at(root, false))
+    }
+
+    /// Whether a checkpoint (`state.json`) exists.
+    pub fn has_checkpoint(&self) -> bool {
+        self.path("state.json").is_file()
+    }
+
+    /// Undoes a run that failed before its first checkpoint: removes the
+    /// files written through this handle, and the directory if
+    /// [`create`](Self::create) made it and nothing else is in it, so the
+    /// same command can simply be run again. Never touches other files.
+    pub fn abandon(self) {
+        let written = self
+            .written
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for name in written {
+            let _ = fs::remove_file(self.root.join(name));
+        }
+        if self.created {
+            // Fails, harmlessly, when the directory is not empty.
+            let _ = fs::remove_dir(&self.root);
+        }
     }
 
     /// A directory that does not exist yet: `base`, else `base-2`, `base-3`...
@@ -93,6 +142,13 @@ impl OutputDir {
     /// flushed to disk, then renamed over the target.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, OutputError> {
         write_atomic(&self.path(name), bytes)?;
+        let mut written = self
+            .written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !written.iter().any(|w| w == name) {
+            written.push(name.to_string());
+        }
         Ok(self.path(name))
     }
 
@@ -106,6 +162,23 @@ impl OutputDir {
     pub fn remove_own(&self, name: &str) {
         let _ = fs::remove_file(self.path(name));
     }
+}
+
+/// Writes `path` atomically unless it exists already and `force` is off:
+/// what `--json`, `--csv` and `--markdown` outputs use, so a user's file is
+/// never replaced by accident.
+pub fn write_new(path: &Path, bytes: &[u8], force: bool) -> Result<(), OutputError> {
+    check_new(path, force)?;
+    write_atomic(path, bytes)
+}
+
+/// The check of [`write_new`], for commands that should refuse before
+/// doing the work rather than after.
+pub fn check_new(path: &Path, force: bool) -> Result<(), OutputError> {
+    if !force && path.exists() {
+        return Err(OutputError::FileExists(path.to_path_buf()));
+    }
+    Ok(())
 }
 
 /// Writes `path` atomically (temporary sibling, fsync, rename).
@@ -156,6 +229,39 @@ mod tests {
             OutputDir::fresh_path(&sub),
             PathBuf::from(format!("{}-2", sub.display()))
         );
+    }
+
+    #[test]
+    fn abandon_removes_only_what_the_run_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("new-run");
+        let out = OutputDir::create(&fresh).unwrap();
+        out.write("config.toml", b"x").unwrap();
+        out.abandon();
+        assert!(!fresh.exists());
+        // An existing empty directory stays; a stranger's file too.
+        let existing = dir.path().join("existing");
+        fs::create_dir(&existing).unwrap();
+        let out = OutputDir::create(&existing).unwrap();
+        out.write("config.toml", b"x").unwrap();
+        fs::write(existing.join("notes.txt"), "mine").unwrap();
+        out.abandon();
+        assert!(existing.join("notes.txt").exists());
+        assert!(!existing.join("config.toml").exists());
+    }
+
+    #[test]
+    fn write_new_refuses_an_existing_file_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.json");
+        write_new(&p, b"first", false).unwrap();
+        assert!(matches!(
+            write_new(&p, b"second", false),
+            Err(OutputError::FileExists(_))
+        ));
+        assert_eq!(fs::read(&p).unwrap(), b"first");
+        write_new(&p, b"third", true).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"third");
     }
 
     #[test]

@@ -46,6 +46,16 @@ impl Progress {
         EpochBar { bar: Some(bar) }
     }
 
+    /// Prints a line about the run (above the bar, if one is drawn); with
+    /// progress off it goes to the log (`--log info`) instead.
+    pub fn note(&self, bar: &EpochBar, message: &str) {
+        match (&bar.bar, self.enabled) {
+            (Some(b), _) => b.println(message),
+            (None, true) => eprintln!("{message}"),
+            (None, false) => tracing::info!("{message}"),
+        }
+    }
+
     /// Prints an epoch's result line.
     pub fn epoch_done(&self, r: &EpochRecord) {
         if !self.enabled {

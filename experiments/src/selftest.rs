@@ -26,6 +26,7 @@ use burn::tensor::backend::Backend;
 use sam_burn::check::{Agreement, hvp_agreement, reference_agreement, worst};
 
 use crate::backend::{BackendKind, BackendTask, dispatch};
+use crate::checkpoint::CheckpointError;
 use crate::config::{OptimizerSettings, TrainConfig};
 use crate::data::RunData;
 use crate::models::{Model, ModelConfig, ModelKind};
@@ -159,12 +160,12 @@ fn losses<B: Backend>(
 ) -> Result<Vec<f64>, RunError> {
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
     let config = ModelConfig::new(ModelKind::Mlp, 10, 1, 28);
-    let record = recorder
-        .load(weights.to_vec(), device)
-        .map_err(|e| RunError::Checkpoint {
+    let record = recorder.load(weights.to_vec(), device).map_err(|e| {
+        RunError::Checkpoint(CheckpointError::Encode {
             path: "selftest weights".into(),
-            message: e.to_string(),
-        })?;
+            detail: e.to_string(),
+        })
+    })?;
     let mut model: Model<Autodiff<B>> = config.init::<Autodiff<B>>(device)?.load_record(record);
     let settings = OptimizerSettings {
         method: "frob".into(),
@@ -209,9 +210,11 @@ fn training_agreement<B: Backend>(device: &B::Device) -> Result<Agreement, RunEr
                 .into_record(),
             (),
         )
-        .map_err(|e| RunError::Checkpoint {
-            path: "selftest weights".into(),
-            message: e.to_string(),
+        .map_err(|e| {
+            RunError::Checkpoint(CheckpointError::Encode {
+                path: "selftest weights".into(),
+                detail: e.to_string(),
+            })
         })?;
     let reference = losses::<Flex>(&weights, &data, &cpu)?;
     let here = losses::<B>(&weights, &data, device)?;

@@ -7,10 +7,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::backend::Autodiff;
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use datasets::ImageBatch;
@@ -19,6 +18,7 @@ use sam_burn::optim::{MethodOptimizer, OptimError};
 use tracing::info;
 
 use crate::backend::{BackendError, BackendTask, dispatch};
+use crate::checkpoint::{self, CheckpointError};
 use crate::config::{ConfigError, TrainConfig};
 use crate::data::{DataError, RunData, eval_batches, permutation, sized_eval_batches};
 use crate::models::{Model, ModelConfig, ModelError};
@@ -62,13 +62,8 @@ pub enum RunError {
     #[error("Hessian metrics: {0}")]
     Hessian(#[from] HessianError),
     /// A checkpoint could not be written or read.
-    #[error("checkpoint {path}: {message}")]
-    Checkpoint {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// How to run.
@@ -104,7 +99,6 @@ impl BackendTask for TrainTask {
 
 type Ad<B> = Autodiff<B>;
 type Optim<B> = MethodOptimizer<Model<Ad<B>>, Ad<B>, BaseOptimizer<Model<Ad<B>>, Ad<B>>>;
-type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
 
 fn model_config(cfg: &TrainConfig, data: &RunData) -> ModelConfig {
     let shape = data.train.shape();
@@ -114,6 +108,7 @@ fn model_config(cfg: &TrainConfig, data: &RunData) -> ModelConfig {
         shape.channels,
         shape.height,
     )
+    .with_image_width((shape.width != shape.height).then_some(shape.width))
     .with_mlp_reuse_layer(cfg.mlp_reuse_layer)
 }
 
@@ -147,16 +142,37 @@ fn train<B: Backend>(
     device: &B::Device,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let (out, state, cfg) = if options.resume {
+    if options.resume {
         let out = OutputDir::open(&options.out)?;
-        let state: RunState = read_json(&out, "state.json")?;
-        // The stored configuration wins, except that a run may be extended.
-        let mut stored = state.config.clone();
-        stored.epochs = cfg.epochs.max(stored.epochs);
-        (out, Some(state), stored)
-    } else {
-        (OutputDir::create(&options.out)?, None, cfg)
-    };
+        let state = checkpoint::read_state(&out)?;
+        let cfg = state.config.resumed_with(cfg)?;
+        return train_in::<B>(&out, Some(state), cfg, options, device, started);
+    }
+    let out = OutputDir::create(&options.out)?;
+    let result = train_in::<B>(&out, None, cfg, options, device, started);
+    // A run that failed before its first checkpoint leaves nothing behind,
+    // so the same command can be run again.
+    if result.is_err() && !out.has_checkpoint() {
+        out.abandon();
+    }
+    result
+}
+
+/// The configuration a `--resume` of the run in `dir` starts from (its
+/// stored one), for building the requested configuration over it.
+pub fn stored_config(dir: &std::path::Path) -> Result<TrainConfig, RunError> {
+    let out = OutputDir::open(dir)?;
+    Ok(checkpoint::read_state(&out)?.config)
+}
+
+fn train_in<B: Backend>(
+    out: &OutputDir,
+    state: Option<RunState>,
+    cfg: TrainConfig,
+    options: &RunOptions,
+    device: &B::Device,
+    started: Instant,
+) -> Result<Summary, RunError> {
     out.write("config.toml", cfg.to_toml().as_bytes())?;
 
     let data = RunData::load(&cfg)?;
@@ -170,8 +186,8 @@ fn train<B: Backend>(
     let mut history = Vec::new();
     let mut wall_before = 0.0;
     if let Some(state) = &state {
-        model = model.load_record(load_record(&out, &state.model_file, device)?);
-        optim = optim.load_record(load_record(&out, &state.optimizer_file, device)?);
+        model = checkpoint::load_model(out, &state.model_file, model, device)?;
+        optim = optim.load_record(checkpoint::decode(out, &state.optimizer_file, device)?);
         history = state.history.clone();
         wall_before = state.wall_seconds;
         info!(epochs_done = state.epochs_done, "resumed");
@@ -181,6 +197,9 @@ fn train<B: Backend>(
     let steps = data.steps_per_epoch(cfg.batch_size, cfg.steps_per_epoch);
     let progress = Progress::new(options.progress, cfg.epochs, steps);
     let loss_fn = CrossEntropyLossConfig::new().init(device);
+    // CubeCL compiles and autotunes kernels during the first steps: say so,
+    // or a run looks stuck for a minute.
+    let mut tuning = cfg.backend.tunes_kernels();
 
     for epoch in start_epoch..cfg.epochs {
         let lr = cfg.schedule.lr(cfg.base.lr, epoch, cfg.epochs);
@@ -212,6 +231,16 @@ fn train<B: Backend>(
             .enumerate()
         {
             let n = batch.len();
+            let step_start = Instant::now();
+            if tuning {
+                progress.note(
+                    &bar,
+                    &format!(
+                        "{}: compiling and autotuning kernels in the first steps (the choices are cached for later runs)",
+                        cfg.backend
+                    ),
+                );
+            }
             let (next, report) = optim
                 .step(lr, model, |m: Model<Ad<B>>| {
                     let logits = m.forward(batch.images.clone());
@@ -230,6 +259,16 @@ fn train<B: Backend>(
                     source: f.error,
                 })?;
             model = next;
+            if tuning {
+                tuning = false;
+                progress.note(
+                    &bar,
+                    &format!(
+                        "first step done in {:.1} s",
+                        step_start.elapsed().as_secs_f64()
+                    ),
+                );
+            }
             loss_sum += report.loss * n as f64;
             seen += n;
             passes += report.passes;
@@ -280,16 +319,16 @@ fn train<B: Backend>(
             "epoch done"
         );
         history.push(record);
-        checkpoint(
-            &out,
+        checkpoint::write(
+            out,
             &model,
-            &optim,
+            optim.to_record(),
             &history,
             &cfg,
             wall_before + started.elapsed().as_secs_f64(),
         )?;
         out.write("epochs.jsonl", to_json_lines(&history).as_bytes())?;
-        if let Err(e) = plot::curves(&out, &history) {
+        if let Err(e) = plot::curves(out, &history) {
             tracing::warn!("could not draw the curves: {e}");
         }
     }
@@ -492,94 +531,22 @@ pub fn hessian_metrics<B: Backend>(
     })
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(out: &OutputDir, name: &str) -> Result<T, RunError> {
-    let bytes = out.read(name)?;
-    serde_json::from_slice(&bytes).map_err(|e| RunError::Checkpoint {
-        path: out.path(name),
-        message: e.to_string(),
-    })
-}
-
-fn load_record<B: Backend, R: burn::record::Record<B>>(
-    out: &OutputDir,
-    name: &str,
-    device: &B::Device,
-) -> Result<R, RunError> {
-    let bytes = out.read(name)?;
-    Bytes::default()
-        .load(bytes, device)
-        .map_err(|e| RunError::Checkpoint {
-            path: out.path(name),
-            message: e.to_string(),
-        })
-}
-
-/// Writes the model and optimizer records for the last epoch under new
-/// names, then points `state.json` at them; a crash at any moment leaves
-/// a consistent checkpoint (the previous one or the new one).
-fn checkpoint<B: Backend>(
-    out: &OutputDir,
-    model: &Model<Ad<B>>,
-    optim: &Optim<B>,
-    history: &[EpochRecord],
-    cfg: &TrainConfig,
-    wall_seconds: f64,
-) -> Result<(), RunError> {
-    let epoch = history.len();
-    let encode = |what: &str, r: Result<Vec<u8>, burn::record::RecorderError>| {
-        r.map_err(|e| RunError::Checkpoint {
-            path: out.path(what),
-            message: e.to_string(),
-        })
-    };
-    let model_file = format!("model-{epoch:04}.mpk");
-    let optimizer_file = format!("optimizer-{epoch:04}.mpk");
-    let model_bytes = encode(
-        &model_file,
-        Bytes::default().record(model.clone().into_record(), ()),
-    )?;
-    let optim_bytes = encode(
-        &optimizer_file,
-        Bytes::default().record(optim.to_record(), ()),
-    )?;
-    out.write(&model_file, &model_bytes)?;
-    out.write(&optimizer_file, &optim_bytes)?;
-    let previous: Option<RunState> = read_json(out, "state.json").ok();
-    let state = RunState {
-        epochs_done: epoch,
-        history: history.to_vec(),
-        config: cfg.clone(),
-        wall_seconds,
-        model_file,
-        optimizer_file,
-    };
-    out.write(
-        "state.json",
-        serde_json::to_string_pretty(&state)
-            .expect("serialises")
-            .as_bytes(),
-    )?;
-    // Only our own superseded checkpoint files are removed.
-    if let Some(prev) = previous
-        && prev.model_file != state.model_file
-    {
-        out.remove_own(&prev.model_file);
-        out.remove_own(&prev.optimizer_file);
-    }
-    Ok(())
-}
-
 /// Loads the model of a finished or interrupted run (for `eval` and
-/// `hessian`): its configuration, data and trained model.
+/// `hessian`): its configuration, data (from `data_dir` when given, else
+/// where the run read it) and trained model.
 pub fn load_run<B: Backend>(
     dir: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
     device: &B::Device,
 ) -> Result<(TrainConfig, RunData, Model<Ad<B>>), RunError> {
-    let out = OutputDir::open(dir)?;
-    let state: RunState = read_json(&out, "state.json")?;
+    let out = OutputDir::open_run(dir)?;
+    let mut state = checkpoint::read_state(&out)?;
+    if let Some(dir) = data_dir {
+        state.config.data_dir = Some(dir.to_path_buf());
+    }
     let data = RunData::load(&state.config)?;
     let (model, _) = build::<B>(&state.config, &data, device)?;
-    let model = model.load_record(load_record(&out, &state.model_file, device)?);
+    let model = checkpoint::load_model(&out, &state.model_file, model, device)?;
     Ok((state.config, data, model))
 }
 

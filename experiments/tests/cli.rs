@@ -62,7 +62,8 @@ fn weights(dir: &Path) -> Vec<f32> {
         }
     }
     let device = Default::default();
-    let (_, _, model) = experiments::train::load_run::<burn::backend::Flex>(dir, &device).unwrap();
+    let (_, _, model) =
+        experiments::train::load_run::<burn::backend::Flex>(dir, None, &device).unwrap();
     let mut c = Collect(Vec::new());
     model.visit(&mut c);
     assert!(!c.0.is_empty());

@@ -413,7 +413,7 @@ fn invalid_configurations_are_typed_errors() {
         assert!(
             matches!(
                 err(config(kind, 10, 3, 0)),
-                ModelError::ImageSize { size: 0, .. }
+                ModelError::ImageSize { height: 0, .. }
             ),
             "{kind}"
         );
@@ -529,8 +529,83 @@ fn invalid_configurations_are_typed_errors() {
     // Messages say what is wrong.
     assert_eq!(
         err(config(ModelKind::Vgg16Bn, 10, 3, 28)).to_string(),
-        "vgg cannot take 28x28 images: the size must be a positive multiple of 32 (five 2x2 max-poolings)"
+        "vgg cannot take 28x28 images: height and width must be positive multiples of 32 (five 2x2 max-poolings)"
     );
+}
+
+/// Rectangular images (a 14x56 folder dataset, say): every kind takes a
+/// height and a separate width, and rejects the transposed shape.
+#[test]
+fn non_square_images_have_the_right_shapes() {
+    let d = Default::default();
+    let cases = [
+        (
+            config(ModelKind::Mlp, 3, 1, 14).with_image_width(Some(56)),
+            56,
+        ),
+        (
+            config(ModelKind::Cnn, 3, 1, 12)
+                .with_image_width(Some(56))
+                .with_base_width(Some(2)),
+            56,
+        ),
+        (
+            config(ModelKind::ResNet18, 3, 3, 8)
+                .with_image_width(Some(16))
+                .with_base_width(Some(2)),
+            16,
+        ),
+        (
+            config(ModelKind::Wrn28x10, 3, 3, 8)
+                .with_image_width(Some(12))
+                .with_wrn_depth(10)
+                .with_wrn_widen(1)
+                .with_base_width(Some(2)),
+            12,
+        ),
+        (
+            config(ModelKind::Vgg16Bn, 3, 1, 32)
+                .with_image_width(Some(64))
+                .with_base_width(Some(1)),
+            64,
+        ),
+    ];
+    for (c, w) in cases {
+        assert_eq!(c.width(), w);
+        let h = c.image_size;
+        let n = 2;
+        let model = c.init::<CpuAd>(&d).unwrap();
+        model.check_input([n, c.in_channels, h, w]).unwrap();
+        // The MLP flattens, so only convolutional kinds see the transpose.
+        if c.kind != ModelKind::Mlp {
+            assert!(
+                model.check_input([n, c.in_channels, w, h]).is_err(),
+                "{}: the transposed shape must be refused",
+                c.kind
+            );
+        }
+        let x = tensor::<CpuAd, 4>(
+            HostRng(5).normals(n * c.in_channels * h * w),
+            [n, c.in_channels, h, w],
+            &d,
+        );
+        assert_eq!(model.forward(x).dims(), [n, c.num_classes], "{}", c.kind);
+    }
+    // The width is checked like the height, and messages name both sides.
+    assert_eq!(
+        config(ModelKind::Cnn, 3, 1, 14)
+            .with_image_width(Some(56))
+            .validate()
+            .unwrap_err()
+            .to_string(),
+        "cnn cannot take 14x56 images: height and width must be positive multiples of 4 (two 2x2 max-poolings)"
+    );
+    assert!(matches!(
+        config(ModelKind::Cnn, 3, 1, 16)
+            .with_image_width(Some(30))
+            .validate(),
+        Err(ModelError::ImageSize { width: 30, .. })
+    ));
 }
 
 #[test]

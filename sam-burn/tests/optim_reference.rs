@@ -45,3 +45,15 @@ backend_tests! {
     hvp => hvp_matches_analytic_hessian,
     module_losses => modules_compute_the_reference_loss,
 }
+
+/// The wgpu checks above run on the backend users get, with Burn's kernel
+/// fusion on: nested autodiff (`Autodiff<Autodiff<Fusion<...>>>`) included.
+#[test]
+fn wgpu_tests_run_with_fusion() {
+    use burn::tensor::backend::Backend;
+    if !backends::wgpu_enabled() {
+        return;
+    }
+    let name = <burn::backend::Wgpu as Backend>::name(&Default::default());
+    assert!(name.starts_with("fusion<"), "wgpu backend is {name}");
+}

@@ -19,8 +19,12 @@ use super::{ModelError, check_common, check_image_input, check_size, check_width
 pub struct CnnConfig {
     /// Image channels (at least 1).
     pub in_channels: usize,
-    /// Image height = width: a positive multiple of 4 (two 2x2 poolings).
+    /// Image height (and width unless `image_width` is set): a positive
+    /// multiple of 4 (two 2x2 poolings).
     pub image_size: usize,
+    /// Image width, when it differs from `image_size` (the height); the
+    /// same requirement applies.
+    pub image_width: Option<usize>,
     /// Number of classes (at least 2).
     pub num_classes: usize,
     /// Channels of the first convolution `w`; the second has `2w`, the
@@ -39,16 +43,16 @@ impl CnnConfig {
     /// the second pooling.
     fn checked(&self) -> Result<usize, ModelError> {
         check_common(self.num_classes, self.in_channels)?;
-        check_size("cnn", self.image_size, 4, "two 2x2 max-poolings")?;
+        let (height, width) = (self.image_size, self.image_width.unwrap_or(self.image_size));
+        check_size("cnn", height, width, 4, "two 2x2 max-poolings")?;
         check_width("cnn", "width", self.width)?;
-        let side = self.image_size / 4;
         // 4w is the widest layer: checking it checks 2w too.
         let channels = mul("cnn", "4 x width", self.width, 4)? / 2;
         mul(
             "cnn",
             "flattened features",
             channels,
-            mul("cnn", "image area", side, side)?,
+            mul("cnn", "image area", height / 4, width / 4)?,
         )
     }
 
@@ -66,6 +70,7 @@ impl CnnConfig {
             head: LinearConfig::new(4 * w, self.num_classes).init(device),
             in_channels: self.in_channels,
             image_size: self.image_size,
+            image_width: self.image_width.unwrap_or(self.image_size),
         })
     }
 }
@@ -88,15 +93,17 @@ pub struct Cnn<B: Backend> {
     pub head: Linear<B>,
     /// Expected image channels.
     pub in_channels: usize,
-    /// Expected image height = width.
+    /// Expected image height.
     pub image_size: usize,
+    /// Expected image width.
+    pub image_width: usize,
 }
 
 impl<B: Backend> Cnn<B> {
     /// Class logits.
     ///
     /// # Shapes
-    /// - input: `[batch, in_channels, image_size, image_size]`
+    /// - input: `[batch, in_channels, image_size, image_width]`
     /// - output: `[batch, num_classes]`
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = self.pool1.forward(relu(self.conv1.forward(images)));
@@ -112,7 +119,13 @@ impl<B: Backend> Cnn<B> {
 
     /// Whether a batch of shape `dims` fits.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ModelError> {
-        check_image_input("cnn", dims, self.in_channels, self.image_size)
+        check_image_input(
+            "cnn",
+            dims,
+            self.in_channels,
+            self.image_size,
+            self.image_width,
+        )
     }
 
     /// The architecture in a few words.
@@ -125,7 +138,7 @@ impl<B: Backend> Cnn<B> {
             self.num_classes(),
             self.in_channels,
             self.image_size,
-            self.image_size
+            self.image_width
         )
     }
 }

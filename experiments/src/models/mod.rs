@@ -1,10 +1,11 @@
 //! Image classifiers built from HVP-safe blocks.
 //!
-//! Every model here is made of Burn's `Conv2d`, `BatchNorm`, `relu` and
-//! `Dropout` (twice differentiable as they are) and of
-//! [`sam_burn::nn`]'s `Linear` and pooling layers (Burn's own `Linear` and
-//! pooling modules have backward passes that cannot be differentiated
-//! again). So every model supports exact Hessian-vector products through
+//! Every model here is made of Burn's `Conv2d`, `relu` and `Dropout`
+//! (twice differentiable as they are) and of [`sam_burn::nn`]'s `Linear`,
+//! pooling layers (Burn's own `Linear` and pooling modules have backward
+//! passes that cannot be differentiated again) and `BatchNorm` (Burn's is
+//! twice differentiable but reduces over transposed copies, slow on CPU
+//! backends; records are interchangeable). So every model supports exact Hessian-vector products through
 //! [`sam_burn::hessian`], in training mode (batch statistics) included.
 //!
 //! | kind | architecture | trainable parameters (10 classes) |
@@ -54,12 +55,14 @@ pub enum ModelError {
     #[error("in_channels must be at least 1, got 0")]
     NoInputChannels,
     /// The architecture cannot take images of this size.
-    #[error("{model} cannot take {size}x{size} images: {requirement}")]
+    #[error("{model} cannot take {height}x{width} images: {requirement}")]
     ImageSize {
         /// The architecture.
         model: &'static str,
-        /// The image height (= width) asked for.
-        size: usize,
+        /// The image height asked for.
+        height: usize,
+        /// The image width asked for.
+        width: usize,
         /// What the architecture needs.
         requirement: String,
     },
@@ -161,8 +164,11 @@ pub struct ModelConfig {
     pub num_classes: usize,
     /// Image channels (1 for MNIST, 3 for CIFAR/SVHN).
     pub in_channels: usize,
-    /// Image height, equal to the width (28 for MNIST, 32 for CIFAR/SVHN).
+    /// Image height (28 for MNIST, 32 for CIFAR/SVHN), and width unless
+    /// `image_width` is set.
     pub image_size: usize,
+    /// Image width, when it differs from the height.
+    pub image_width: Option<usize>,
     /// MLP: width of every hidden layer. Default 128.
     #[config(default = 128)]
     pub mlp_hidden: usize,
@@ -216,20 +222,23 @@ impl ModelConfig {
 
     fn mlp_config(&self) -> Result<MlpConfig, ModelError> {
         check_common(self.num_classes, self.in_channels)?;
-        if self.image_size == 0 {
+        let (height, width) = (self.image_size, self.width());
+        if height == 0 || width == 0 {
             return Err(ModelError::ImageSize {
                 model: "mlp",
-                size: 0,
-                requirement: "the size must be at least 1".into(),
+                height,
+                width,
+                requirement: "both sides must be at least 1".into(),
             });
         }
         let d_input = self
             .in_channels
-            .checked_mul(self.image_size)
-            .and_then(|d| d.checked_mul(self.image_size))
+            .checked_mul(height)
+            .and_then(|d| d.checked_mul(width))
             .ok_or_else(|| ModelError::ImageSize {
                 model: "mlp",
-                size: self.image_size,
+                height,
+                width,
                 requirement: "channels x height x width overflows".into(),
             })?;
         Ok(MlpConfig::new(d_input, self.num_classes)
@@ -238,8 +247,14 @@ impl ModelConfig {
             .with_reuse_layer(self.mlp_reuse_layer))
     }
 
+    /// The image width: `image_width`, else the height.
+    pub fn width(&self) -> usize {
+        self.image_width.unwrap_or(self.image_size)
+    }
+
     fn cnn_config(&self) -> CnnConfig {
-        let c = CnnConfig::new(self.in_channels, self.image_size, self.num_classes);
+        let c = CnnConfig::new(self.in_channels, self.image_size, self.num_classes)
+            .with_image_width(self.image_width);
         match self.base_width {
             Some(w) => c.with_width(w),
             None => c,
@@ -247,7 +262,8 @@ impl ModelConfig {
     }
 
     fn resnet_config(&self) -> ResNetConfig {
-        let c = ResNetConfig::new(self.in_channels, self.image_size, self.num_classes);
+        let c = ResNetConfig::new(self.in_channels, self.image_size, self.num_classes)
+            .with_image_width(self.image_width);
         match self.base_width {
             Some(w) => c.with_width(w),
             None => c,
@@ -256,6 +272,7 @@ impl ModelConfig {
 
     fn wrn_config(&self) -> WideResNetConfig {
         let c = WideResNetConfig::new(self.in_channels, self.image_size, self.num_classes)
+            .with_image_width(self.image_width)
             .with_depth(self.wrn_depth)
             .with_widen_factor(self.wrn_widen)
             .with_dropout(self.wrn_dropout);
@@ -266,7 +283,8 @@ impl ModelConfig {
     }
 
     fn vgg_config(&self) -> VggConfig {
-        let c = VggConfig::new(self.in_channels, self.image_size, self.num_classes);
+        let c = VggConfig::new(self.in_channels, self.image_size, self.num_classes)
+            .with_image_width(self.image_width);
         match self.base_width {
             Some(w) => c.with_width(w),
             None => c,
@@ -317,6 +335,18 @@ impl<B: Backend> Model<B> {
             Model::ResNet(m) => m.check_input(dims),
             Model::WideResNet(m) => m.check_input(dims),
             Model::Vgg(m) => m.check_input(dims),
+        }
+    }
+
+    /// The architecture's name in messages: mlp, cnn, resnet, wide resnet,
+    /// vgg.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Model::Mlp(_) => "mlp",
+            Model::Cnn(_) => "cnn",
+            Model::ResNet(_) => "resnet",
+            Model::WideResNet(_) => "wide resnet",
+            Model::Vgg(_) => "vgg",
         }
     }
 
@@ -412,18 +442,23 @@ pub(crate) fn check_common(num_classes: usize, in_channels: usize) -> Result<(),
     Ok(())
 }
 
-/// `image_size` must be a positive multiple of `multiple`.
+/// Both sides must be positive multiples of `multiple`.
 pub(crate) fn check_size(
     model: &'static str,
-    size: usize,
+    height: usize,
+    width: usize,
     multiple: usize,
     why: &str,
 ) -> Result<(), ModelError> {
-    if size == 0 || !size.is_multiple_of(multiple) {
+    let fits = |side: usize| side > 0 && side.is_multiple_of(multiple);
+    if !(fits(height) && fits(width)) {
         return Err(ModelError::ImageSize {
             model,
-            size,
-            requirement: format!("the size must be a positive multiple of {multiple} ({why})"),
+            height,
+            width,
+            requirement: format!(
+                "height and width must be positive multiples of {multiple} ({why})"
+            ),
         });
     }
     Ok(())
@@ -453,19 +488,20 @@ pub(crate) fn mul(
     })
 }
 
-/// Checks a `[batch, channels, size, size]` input.
+/// Checks a `[batch, channels, height, width]` input.
 pub(crate) fn check_image_input(
     model: &'static str,
     dims: [usize; 4],
     in_channels: usize,
-    image_size: usize,
+    height: usize,
+    width: usize,
 ) -> Result<(), ModelError> {
     let [n, c, h, w] = dims;
-    if n == 0 || c != in_channels || h != image_size || w != image_size {
+    if n == 0 || c != in_channels || h != height || w != width {
         return Err(ModelError::InputShape {
             model,
             got: dims.to_vec(),
-            expected: format!("[batch >= 1, {in_channels}, {image_size}, {image_size}]"),
+            expected: format!("[batch >= 1, {in_channels}, {height}, {width}]"),
         });
     }
     Ok(())

@@ -4,11 +4,11 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, BatchNormConfig};
+
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use sam_burn::nn::{Linear, LinearConfig, global_avg_pool2d};
+use sam_burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, global_avg_pool2d};
 
 use super::{ModelError, check_common, check_image_input, check_size, check_width, conv, mul};
 
@@ -22,9 +22,12 @@ use super::{ModelError, check_common, check_image_input, check_size, check_width
 pub struct ResNetConfig {
     /// Image channels (at least 1).
     pub in_channels: usize,
-    /// Image height = width: a positive multiple of `2^(stages - 1)` (8
+    /// Image height (and width unless `image_width` is set): a positive multiple of `2^(stages - 1)` (8
     /// for four stages) so that every stride-2 stage halves the map exactly.
     pub image_size: usize,
+    /// Image width, when it differs from `image_size` (the height); the
+    /// same requirement applies.
+    pub image_width: Option<usize>,
     /// Number of classes (at least 2).
     pub num_classes: usize,
     /// Channels of the stem and first stage. Default 64.
@@ -62,6 +65,7 @@ impl ResNetConfig {
         check_size(
             "resnet",
             self.image_size,
+            self.image_width.unwrap_or(self.image_size),
             multiple,
             &format!("{halvings} stride-2 stages"),
         )
@@ -87,6 +91,7 @@ impl ResNetConfig {
             head: LinearConfig::new(channels, self.num_classes).init(device),
             in_channels: self.in_channels,
             image_size: self.image_size,
+            image_width: self.image_width.unwrap_or(self.image_size),
         })
     }
 }
@@ -158,15 +163,17 @@ pub struct ResNet<B: Backend> {
     pub head: Linear<B>,
     /// Expected image channels.
     pub in_channels: usize,
-    /// Expected image height = width.
+    /// Expected image height.
     pub image_size: usize,
+    /// Expected image width.
+    pub image_width: usize,
 }
 
 impl<B: Backend> ResNet<B> {
     /// Class logits.
     ///
     /// # Shapes
-    /// - input: `[batch, in_channels, image_size, image_size]`
+    /// - input: `[batch, in_channels, image_size, image_width]`
     /// - output: `[batch, num_classes]`
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = relu(self.stem_bn.forward(self.stem.forward(images)));
@@ -184,7 +191,13 @@ impl<B: Backend> ResNet<B> {
 
     /// Whether a batch of shape `dims` fits.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ModelError> {
-        check_image_input("resnet", dims, self.in_channels, self.image_size)
+        check_image_input(
+            "resnet",
+            dims,
+            self.in_channels,
+            self.image_size,
+            self.image_width,
+        )
     }
 
     /// The architecture in a few words.
@@ -206,7 +219,7 @@ impl<B: Backend> ResNet<B> {
             counts.join(", "),
             self.in_channels,
             self.image_size,
-            self.image_size,
+            self.image_width,
             self.num_classes()
         )
     }

@@ -3,11 +3,13 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, BatchNormConfig};
+
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use sam_burn::nn::{Linear, LinearConfig, MaxPool2d, Pool2dConfig, global_avg_pool2d};
+use sam_burn::nn::{
+    BatchNorm, BatchNormConfig, Linear, LinearConfig, MaxPool2d, Pool2dConfig, global_avg_pool2d,
+};
 
 use super::{ModelError, check_common, check_image_input, check_size, check_width, conv, mul};
 
@@ -41,10 +43,13 @@ fn plan(depth: usize) -> Option<&'static [usize]> {
 pub struct VggConfig {
     /// Image channels (at least 1).
     pub in_channels: usize,
-    /// Image height = width: a positive multiple of 32 (five poolings).
+    /// Image height (and width unless `image_width` is set): a positive multiple of 32 (five poolings).
     /// On 32x32 inputs the features end 1x1 and the global average pooling
     /// is the reference's flatten.
     pub image_size: usize,
+    /// Image width, when it differs from `image_size` (the height); the
+    /// same requirement applies.
+    pub image_width: Option<usize>,
     /// Number of classes (at least 2).
     pub num_classes: usize,
     /// Channels of the first block `w`; the plan's 64/128/256/512 become
@@ -71,7 +76,13 @@ impl VggConfig {
         })?;
         check_width("vgg", "width", self.width)?;
         mul("vgg", "8 x width", self.width, 8)?;
-        check_size("vgg", self.image_size, 32, "five 2x2 max-poolings")?;
+        check_size(
+            "vgg",
+            self.image_size,
+            self.image_width.unwrap_or(self.image_size),
+            32,
+            "five 2x2 max-poolings",
+        )?;
         Ok(plan)
     }
 
@@ -99,6 +110,7 @@ impl VggConfig {
             head: LinearConfig::new(channels, self.num_classes).init(device),
             in_channels: self.in_channels,
             image_size: self.image_size,
+            image_width: self.image_width.unwrap_or(self.image_size),
         })
     }
 }
@@ -141,15 +153,17 @@ pub struct Vgg<B: Backend> {
     pub head: Linear<B>,
     /// Expected image channels.
     pub in_channels: usize,
-    /// Expected image height = width.
+    /// Expected image height.
     pub image_size: usize,
+    /// Expected image width.
+    pub image_width: usize,
 }
 
 impl<B: Backend> Vgg<B> {
     /// Class logits.
     ///
     /// # Shapes
-    /// - input: `[batch, in_channels, image_size, image_size]`
+    /// - input: `[batch, in_channels, image_size, image_width]`
     /// - output: `[batch, num_classes]`
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = images;
@@ -166,7 +180,13 @@ impl<B: Backend> Vgg<B> {
 
     /// Whether a batch of shape `dims` fits.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ModelError> {
-        check_image_input("vgg", dims, self.in_channels, self.image_size)
+        check_image_input(
+            "vgg",
+            dims,
+            self.in_channels,
+            self.image_size,
+            self.image_width,
+        )
     }
 
     /// The architecture in a few words.
@@ -186,7 +206,7 @@ impl<B: Backend> Vgg<B> {
             plan.join(", "),
             self.in_channels,
             self.image_size,
-            self.image_size,
+            self.image_width,
             self.num_classes()
         )
     }

@@ -4,11 +4,11 @@
 use burn::config::Config;
 use burn::module::{Initializer, Module};
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use sam_burn::nn::{Linear, LinearConfig, global_avg_pool2d};
+use sam_burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, global_avg_pool2d};
 
 use super::{ModelError, check_common, check_image_input, check_size, check_width, conv, mul};
 
@@ -25,8 +25,11 @@ use super::{ModelError, check_common, check_image_input, check_size, check_width
 pub struct WideResNetConfig {
     /// Image channels (at least 1).
     pub in_channels: usize,
-    /// Image height = width: a positive multiple of 4 (two stride-2 groups).
+    /// Image height (and width unless `image_width` is set): a positive multiple of 4 (two stride-2 groups).
     pub image_size: usize,
+    /// Image width, when it differs from `image_size` (the height); the
+    /// same requirement applies.
+    pub image_width: Option<usize>,
     /// Number of classes (at least 2).
     pub num_classes: usize,
     /// Depth `6n + 4` with `n >= 1`. Default 28.
@@ -76,7 +79,13 @@ impl WideResNetConfig {
             self.widen_factor,
         )?;
         mul("wide-resnet", "widest group", widest, 4)?;
-        check_size("wide-resnet", self.image_size, 4, "two stride-2 groups")?;
+        check_size(
+            "wide-resnet",
+            self.image_size,
+            self.image_width.unwrap_or(self.image_size),
+            4,
+            "two stride-2 groups",
+        )?;
         Ok((self.depth - 4) / 6)
     }
 
@@ -114,6 +123,7 @@ impl WideResNetConfig {
             head: LinearConfig::new(channels, self.num_classes).init(device),
             in_channels: self.in_channels,
             image_size: self.image_size,
+            image_width: self.image_width.unwrap_or(self.image_size),
         })
     }
 }
@@ -194,15 +204,17 @@ pub struct WideResNet<B: Backend> {
     pub head: Linear<B>,
     /// Expected image channels.
     pub in_channels: usize,
-    /// Expected image height = width.
+    /// Expected image height.
     pub image_size: usize,
+    /// Expected image width.
+    pub image_width: usize,
 }
 
 impl<B: Backend> WideResNet<B> {
     /// Class logits.
     ///
     /// # Shapes
-    /// - input: `[batch, in_channels, image_size, image_size]`
+    /// - input: `[batch, in_channels, image_size, image_width]`
     /// - output: `[batch, num_classes]`
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = self.stem.forward(images);
@@ -221,7 +233,13 @@ impl<B: Backend> WideResNet<B> {
 
     /// Whether a batch of shape `dims` fits.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ModelError> {
-        check_image_input("wide-resnet", dims, self.in_channels, self.image_size)
+        check_image_input(
+            "wide-resnet",
+            dims,
+            self.in_channels,
+            self.image_size,
+            self.image_width,
+        )
     }
 
     /// The architecture in a few words.
@@ -241,7 +259,7 @@ impl<B: Backend> WideResNet<B> {
             4 * first,
             self.in_channels,
             self.image_size,
-            self.image_size,
+            self.image_width,
             self.num_classes()
         )
     }

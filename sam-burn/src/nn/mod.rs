@@ -11,13 +11,16 @@
 //! | Burn | here | note |
 //! |---|---|---|
 //! | `nn::Linear` | [`Linear`] | same parameters and record layout (row layout) |
+//! | `nn::BatchNorm` | [`BatchNorm`] | same math and record layout; no transposed copies (a quarter of a CPU ResNet18 step in Burn's) |
 //! | `nn::pool::AdaptiveAvgPool2d` to `1x1` | [`GlobalAvgPool2d`], [`global_avg_pool2d`] | mean over H and W, returns `[N, C]` |
 //! | `nn::pool::AvgPool2d` (kernel = stride, no padding) | [`AvgPool2d`], [`avg_pool2d`] | reshape + mean |
 //! | `nn::pool::MaxPool2d` (kernel = stride, no padding) | [`MaxPool2d`], [`max_pool2d`] | reshape + max |
 
+mod batch_norm;
 mod linear;
 mod pool;
 
+pub use batch_norm::{BatchNorm, BatchNormConfig};
 pub use linear::{Linear, LinearConfig};
 pub use pool::{
     AvgPool2d, GlobalAvgPool2d, MaxPool2d, Pool2dConfig, avg_pool2d, global_avg_pool2d, max_pool2d,
