@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Rust: Mesa's lavapipe (a Vulkan driver
-# that runs on the CPU) so the wgpu backend can be tested without a GPU, and
-# the rustfmt/clippy components. Safe to run twice.
+# that runs on the CPU) so the wgpu backend can be tested without a GPU,
+# python3 for the benchmark scripts' own tests, and the rustfmt/clippy
+# components. Safe to run twice.
 set -euo pipefail
 
 have_lavapipe() {
   ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1
 }
 
-if ! have_lavapipe; then
+packages=()
+have_lavapipe || packages+=(mesa-vulkan-drivers)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
+
+if [ ${#packages[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    echo "setup: installing mesa-vulkan-drivers (lavapipe) for the wgpu tests"
+    echo "setup: installing ${packages[*]}"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
   else
-    echo "setup: no apt-get; install a Vulkan driver (Mesa lavapipe) yourself to run the wgpu tests" >&2
+    echo "setup: no apt-get; install ${packages[*]} yourself (a Vulkan driver such as Mesa lavapipe runs the wgpu tests)" >&2
   fi
 fi
 
