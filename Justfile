@@ -8,7 +8,7 @@ default:
 demo *ARGS:
     cargo run --release -p experiments -- demo {{ARGS}}
 
-# Alias of demo.
+# Any usam subcommand, e.g. `just run train --help`.
 run *ARGS:
     cargo run --release -p experiments -- {{ARGS}}
 

@@ -83,7 +83,8 @@ pub enum Subset {
 }
 
 /// The sharpness-aware method and its hyperparameters. Unset values take
-/// the reference settings of the method (SPEC section 3).
+/// the reference settings of the method (the optimizers' configs; for the
+/// universal class [`sam_core::presets::Preset::reference_hyperparameters`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct OptimizerSettings {

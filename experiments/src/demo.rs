@@ -62,7 +62,7 @@ pub struct DemoReport {
 }
 
 /// The configuration of one method in the demo: the MNIST study's setup
-/// (SPEC section 3) with Frob-SAM at rho 0.01, lambda 0.005, n 2, and every
+/// (`configs/mnist-study.toml`) with Frob-SAM at rho 0.01, lambda 0.005, n 2, and every
 /// other method at its reference settings.
 pub fn demo_config(method: &str, options: &DemoOptions) -> TrainConfig {
     let mut cfg = TrainConfig {

@@ -142,6 +142,28 @@ impl<M: core::fmt::Debug> std::error::Error for StepFailure<M> {
     }
 }
 
+/// Drops the handed-back model, so `?` works where the caller does not
+/// need it (the model is lost; match on [`StepFailure`] to keep it).
+///
+/// ```
+/// use sam_burn::optim::{OptimError, StepFailure};
+///
+/// fn step() -> Result<(), OptimError> {
+///     let failed: Result<(), StepFailure<&str>> = Err(StepFailure {
+///         model: "the model",
+///         error: OptimError::NoGradients,
+///     });
+///     failed?;
+///     Ok(())
+/// }
+/// assert!(matches!(step(), Err(OptimError::NoGradients)));
+/// ```
+impl<M> From<StepFailure<M>> for OptimError {
+    fn from(failure: StepFailure<M>) -> Self {
+        failure.error
+    }
+}
+
 /// A sharpness-aware optimizer: a rule that computes the gradient, wrapping
 /// any Burn optimizer `O` (SGD, Adam, AdamW, ...) that takes the step.
 ///

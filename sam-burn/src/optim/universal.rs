@@ -31,7 +31,8 @@ use super::params::{
 };
 
 /// Configuration of [`UniversalSam`]. Unset hyperparameters take the
-/// reference values of the chosen preset (SPEC section 3): Trace rho 0.01,
+/// reference values of the chosen preset
+/// ([`sam_core::presets::Preset::reference_hyperparameters`]): Trace rho 0.01,
 /// lambda 1, n 1; Frob rho 0.005, lambda 0.005, n 2; Det rho 1, lambda 1,
 /// n 1, cube half-width 0.01.
 #[derive(Config, Debug)]
