@@ -23,7 +23,7 @@
 //! image.
 
 use crate::dataset::ImageShape;
-use crate::rng::SplitMix64;
+use sam_core::rng::SplitMix64;
 
 /// Random crop and flip settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

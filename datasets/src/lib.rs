@@ -61,7 +61,6 @@ mod load;
 pub mod matfile;
 pub mod mnist;
 pub mod regime;
-mod rng;
 pub mod svhn;
 
 pub use augment::{AugmentChoice, Augmentation};

@@ -1,8 +1,8 @@
 //! Training regimes of the paper: full data, limited data and label noise,
 //! as seeded, composable transformations of a training set.
 //!
-//! All randomness comes from SplitMix64 (written out in this crate, so a
-//! seed gives the same result on every platform and version).
+//! All randomness comes from SplitMix64 ([`sam_core::rng`], written out so
+//! a seed gives the same result on every platform and version).
 //!
 //! * [`Limit`]: keep a fraction of the examples, either the first ones (the
 //!   reference code's "first 10%") or a seeded class-balanced subset.
@@ -13,7 +13,7 @@
 
 use crate::dataset::ImageDataset;
 use crate::error::{Error, Result};
-use crate::rng::SplitMix64;
+use sam_core::rng::SplitMix64;
 
 /// Domain separation between the random streams of the regimes (so the
 /// same seed used for a limit and for noise gives unrelated draws).

@@ -16,6 +16,7 @@ use sam_burn::hessian::{
     FiniteDifferenceConfig, FiniteDifferenceHessian, Hessian, HessianOperator, HvpModule,
     ParamLayout, ParamVector, Probe, lift, lift_int,
 };
+use sam_core::rng::SplitMix64;
 
 type Cpu = Flex;
 type CpuAd = Autodiff<Flex>;
@@ -25,25 +26,14 @@ type Inner<AB> = <AB as AutodiffBackend>::InnerBackend;
 type Batch<B> = (Tensor<B, 4>, Tensor<B, 1, Int>);
 
 /// SplitMix64 + Box-Muller: deterministic data and parameters on every backend.
-struct HostRng(u64);
+struct HostRng(SplitMix64);
 
 impl HostRng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    fn new(seed: u64) -> Self {
+        Self(SplitMix64::new(seed))
     }
     fn normals(&mut self, n: usize) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-            })
-            .collect()
+        (0..n).map(|_| self.0.normal()).collect()
     }
 }
 
@@ -73,7 +63,7 @@ fn batch<B: Backend>(
     d: &B::Device,
 ) -> Batch<B> {
     let x = tensor(
-        HostRng(seed).normals(n * c * size * size),
+        HostRng::new(seed).normals(n * c * size * size),
         [n, c, size, size],
         d,
     );
@@ -117,7 +107,7 @@ fn reinit<B: Backend, M: Module<B>>(module: M, seed: u64) -> M {
             Param::from_mapped_value(id, fresh, mapper)
         }
     }
-    module.map(&mut Mapper(HostRng(seed)))
+    module.map(&mut Mapper(HostRng::new(seed)))
 }
 
 fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, y: Tensor<B, 1, Int>) -> Tensor<B, 1> {
@@ -585,7 +575,7 @@ fn non_square_images_have_the_right_shapes() {
             );
         }
         let x = tensor::<CpuAd, 4>(
-            HostRng(5).normals(n * c.in_channels * h * w),
+            HostRng::new(5).normals(n * c.in_channels * h * w),
             [n, c.in_channels, h, w],
             &d,
         );

@@ -76,6 +76,7 @@ pub mod outer;
 pub mod presets;
 pub mod problems;
 pub mod reference;
+pub mod rng;
 pub mod rules;
 pub mod sampler;
 

@@ -23,6 +23,7 @@
 mod kernel;
 
 use crate::error::{Result, SamError};
+use crate::rng::GOLDEN;
 use kernel::{BLOCK, Block};
 
 /// Smallest cube half width: below `2^-100` the f32 draw scale `c 2^-23`
@@ -73,7 +74,6 @@ pub struct NoiseKey {
     pub tensor: u32,
 }
 
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 const RRMXMX_MUL: u64 = 0x9FB2_1C65_1E98_DF25;
 
 /// Evensen's `rrmxmx` mixer: a bijection of u64 with strong avalanche, built

@@ -4,20 +4,12 @@
 //! backend (Burn's device generators differ between backends and are global
 //! state). xoshiro256++ seeded through SplitMix64, as recommended by its authors.
 
-/// SplitMix64 step: used to expand seeds and to derive per-probe seeds.
-pub(crate) fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use sam_core::rng::SplitMix64;
 
 /// Seed of the `index`-th stream derived from `seed` (independent streams for
 /// the probes of one estimate).
 pub(crate) fn derive_seed(seed: u64, index: u64) -> u64 {
-    let mut s = seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    splitmix64(&mut s)
+    SplitMix64::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
 }
 
 /// xoshiro256++.
@@ -27,14 +19,9 @@ pub(crate) struct Rng {
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Self {
-        let mut sm = seed;
+        let mut sm = SplitMix64::new(seed);
         Self {
-            s: [
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-            ],
+            s: [sm.next_u64(), sm.next_u64(), sm.next_u64(), sm.next_u64()],
         }
     }
 
