@@ -5,26 +5,12 @@
 //! that cannot proceed (never a panic's 101).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{ok, usam};
 
 use datasets::mnist::{FILE_NAMES, write_images, write_labels};
-
-fn usam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_usam"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = usam(args);
-    assert!(
-        out.status.success(),
-        "usam {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Exit code of bad usage (flags, settings, paths).
 const USAGE: i32 = 2;

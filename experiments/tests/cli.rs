@@ -3,27 +3,12 @@
 //! errors with exit code 2 for bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+mod common;
+use common::{ok, usam};
 
 use experiments::config::TrainConfig;
 use experiments::records::{EpochRecord, RunState, Summary};
-
-fn usam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_usam"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = usam(args);
-    assert!(
-        out.status.success(),
-        "usam {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A quick training command: the MNIST MLP, capped steps.
 fn train_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
