@@ -27,6 +27,11 @@ bench:
     cargo bench -p datasets --bench loader
     cargo run --release -p sam-core --example noise_throughput
 
+# The learning-rate study with and without the stability guard (RESULTS.md).
+lr-study:
+    cargo run --release -p experiments -- sweep --config configs/lr-study.toml --out runs/lr-study
+    cargo run --release -p experiments -- sweep --config configs/lr-study.toml --out runs/lr-study-off --set optimizer.guard_ratio=off
+
 # Format everything.
 fmt:
     cargo fmt --all

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use sam_core::estimator::Scaling;
+use sam_core::guard::{Guard, NonFinite};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
@@ -69,6 +70,10 @@ pub struct TrainConfig {
     pub eval_train: bool,
     /// Worker threads preparing batches.
     pub workers: usize,
+    /// Write one line per optimizer step to `steps.jsonl`: losses, the
+    /// loss differences, `||g0||`, `||g - g0||` and the guard's decision
+    /// (to watch a run approach a divergence).
+    pub log_steps: bool,
 }
 
 /// How a limited-data subset is drawn.
@@ -113,6 +118,71 @@ pub struct OptimizerSettings {
     pub bn_all_passes: bool,
     /// Clip the combined gradient by this L2 norm, per tensor.
     pub clip_norm: Option<f32>,
+    /// Universal class: bound `||g - g0||` to this multiple of `||g0||`,
+    /// or "off" to reproduce the reference code exactly (default 0.5, see
+    /// `sam_core::guard`).
+    pub guard_ratio: GuardRatio,
+    /// Universal class: what a non-finite perturbed loss does, "stop" (a
+    /// typed error; the checkpoint is intact) or "skip" (that step takes
+    /// the clean gradient and is counted in `epochs.jsonl`).
+    pub on_non_finite: NonFinite,
+}
+
+/// The stability guard's bound: a positive ratio, or off (`"off"` in
+/// TOML and on the command line).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuardRatio(pub Option<f64>);
+
+impl Default for GuardRatio {
+    fn default() -> Self {
+        GuardRatio(Some(Guard::DEFAULT_RATIO))
+    }
+}
+
+impl core::str::FromStr for GuardRatio {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") {
+            return Ok(GuardRatio(None));
+        }
+        s.parse::<f64>()
+            .map(|r| GuardRatio(Some(r)))
+            .map_err(|_| format!("`{s}`: expected a positive number or off"))
+    }
+}
+
+impl core::fmt::Display for GuardRatio {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(r) => write!(f, "{r}"),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+impl Serialize for GuardRatio {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(r) => s.serialize_f64(r),
+            None => s.serialize_str("off"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GuardRatio {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(r) => Ok(GuardRatio(Some(r))),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// The base optimizer.
@@ -220,6 +290,7 @@ impl Default for TrainConfig {
             hessian_probes: 32,
             eval_train: true,
             workers: 2,
+            log_steps: false,
         }
     }
 }
@@ -238,6 +309,8 @@ impl Default for OptimizerSettings {
             fisher_samples: 16,
             bn_all_passes: false,
             clip_norm: None,
+            guard_ratio: GuardRatio::default(),
+            on_non_finite: NonFinite::Stop,
         }
     }
 }
@@ -281,7 +354,7 @@ pub enum ConfigError {
     Set(String),
     /// `--resume` was asked to change settings a run cannot change midway.
     #[error(
-        "--resume continues a run with the settings it started with, and these differ from the run's: {}; nothing was changed (train into another --out to use them; a resume may change epochs, backend, device, workers, data_dir and download)",
+        "--resume continues a run with the settings it started with, and these differ from the run's: {}; nothing was changed (train into another --out to use them; a resume may change epochs, backend, device, workers, data_dir, download and log_steps)",
         .0.join("; ")
     )]
     ResumeChanged(Vec<String>),
@@ -487,6 +560,7 @@ impl TrainConfig {
         resumed.workers = requested.workers;
         resumed.data_dir = requested.data_dir.clone();
         resumed.download = requested.download;
+        resumed.log_steps = requested.log_steps;
         let changed = resumed.differences(&TrainConfig {
             epochs: resumed.epochs,
             ..requested

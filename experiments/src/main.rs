@@ -8,12 +8,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use experiments::backend::BackendKind;
 use experiments::bench::{self, BenchOptions};
-use experiments::config::{ConfigError, Schedule, TrainConfig};
+use experiments::config::{ConfigError, GuardRatio, Schedule, TrainConfig};
 use experiments::demo::{DemoOptions, run_demo};
 use experiments::heap::Counting;
 use experiments::models::ModelKind;
 use experiments::sweep::{self, RunStatus, SweepConfig};
 use experiments::train::{RunError, RunOptions};
+use sam_core::guard::NonFinite;
 
 // CPU backends allocate every tensor op's result with the global allocator.
 // glibc's malloc hands parameter-sized buffers (hundreds of KiB) back to the
@@ -130,6 +131,17 @@ struct TrainArgs {
     /// Noise draws per step.
     #[arg(long)]
     samples: Option<usize>,
+    /// Universal class: bound ||g - g0|| at this multiple of ||g0||, or
+    /// `off` for the reference code's step (default 0.5).
+    #[arg(long)]
+    guard_ratio: Option<GuardRatio>,
+    /// Universal class: on a non-finite perturbed loss, `stop` or `skip`
+    /// the sharpness part of that step.
+    #[arg(long)]
+    on_non_finite: Option<NonFinite>,
+    /// Write every step's losses, norms and guard decision to steps.jsonl.
+    #[arg(long)]
+    log_steps: bool,
     /// Base optimizer: sgd, adam, adamw.
     #[arg(long)]
     base: Option<String>,
@@ -233,6 +245,10 @@ struct SweepArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Override a field of every run: key=value (dotted path, TOML value),
+    /// e.g. `--set optimizer.guard_ratio=off`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
 }
 
 #[derive(Args)]
@@ -419,6 +435,11 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     if a.samples.is_some() {
         c.optimizer.samples = a.samples;
     }
+    set!(c.optimizer.guard_ratio, a.guard_ratio);
+    set!(c.optimizer.on_non_finite, a.on_non_finite);
+    if a.log_steps {
+        c.log_steps = true;
+    }
     if let Some(base) = &a.base {
         c = c.with_overrides(&[format!("base.kind=\"{base}\"")])?;
     }
@@ -520,24 +541,49 @@ fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
     let sweep = SweepConfig::from_file(&a.config)?;
     let runs = sweep.runs(&a.out)?;
     let total = runs.len();
-    for (i, run) in runs.into_iter().enumerate() {
+    for (i, mut run) in runs.into_iter().enumerate() {
+        if !a.sets.is_empty() {
+            run.config = run.config.with_overrides(&a.sets)?;
+            run.config.validate()?;
+        }
         let status = sweep::status(&run.dir);
         println!("[{}/{total}] {} ({status:?})", i + 1, run.dir.display());
         if a.dry_run || status == RunStatus::Done {
             continue;
         }
-        let summary = experiments::train::run(
+        if status == RunStatus::Failed {
+            continue;
+        }
+        let failed = sweep::FailedRun::new(&run.config, "");
+        match experiments::train::run(
             run.config,
             RunOptions {
                 out: run.dir.clone(),
                 resume: status == RunStatus::Resume,
                 progress: !a.quiet,
             },
-        )?;
-        println!(
-            "    test accuracy {:.2}%",
-            100.0 * summary.final_test.accuracy
-        );
+        ) {
+            Ok(summary) => println!(
+                "    test accuracy {:.2}%",
+                100.0 * summary.final_test.accuracy
+            ),
+            // A diverging run is a result of the sweep, not the end of it.
+            Err(e @ RunError::Step { .. }) => {
+                println!("    failed: {e}");
+                sweep::FailedRun {
+                    error: e.to_string(),
+                    ..failed
+                }
+                .write(&run.dir)
+                .map_err(|io| {
+                    Failure::Run(format!(
+                        "cannot record the failure in {}: {io}",
+                        run.dir.display()
+                    ))
+                })?;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     if !a.dry_run {
         let cells = sweep::collect(&a.out).map_err(|e| Failure::Run(e.to_string()))?;

@@ -15,6 +15,7 @@ use burn::tensor::backend::AutodiffBackend;
 use sam_burn::optim::{
     AsamConfig, MethodConfig, RunningStats, SamConfig, SsamConfig, UniversalSamConfig,
 };
+use sam_core::guard::Guard;
 use sam_core::presets::Preset;
 use sam_core::sampler::Sampler;
 
@@ -77,6 +78,17 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
             return Err(invalid(field, v, "must be finite and non-negative"));
         }
     }
+    let guard = Guard {
+        max_ratio: settings.guard_ratio.0,
+        on_non_finite: settings.on_non_finite,
+    };
+    guard.validate().map_err(|_| {
+        invalid(
+            "optimizer.guard_ratio",
+            settings.guard_ratio,
+            "must be a finite positive number, or \"off\"",
+        )
+    })?;
     if settings.samples == Some(0) {
         return Err(invalid("optimizer.samples", 0, "must be at least 1"));
     }
@@ -143,7 +155,8 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
                     .with_scaling(settings.scaling)
                     .with_seed(seed)
                     .with_running_stats(stats)
-                    .with_grad_clipping(clip),
+                    .with_grad_clipping(clip)
+                    .with_guard(guard),
             )
         }
     };

@@ -152,6 +152,26 @@ impl OutputDir {
         Ok(self.path(name))
     }
 
+    /// Appends `bytes` to `name` (created if missing): logs that grow
+    /// step by step.
+    pub fn append(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, OutputError> {
+        let path = self.path(name);
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io("cannot open", &path))?;
+        file.write_all(bytes).map_err(io("cannot write", &path))?;
+        let mut written = self
+            .written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !written.iter().any(|w| w == name) {
+            written.push(name.to_string());
+        }
+        Ok(path)
+    }
+
     /// Reads `name`.
     pub fn read(&self, name: &str) -> Result<Vec<u8>, OutputError> {
         let path = self.path(name);

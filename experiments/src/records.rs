@@ -55,6 +55,41 @@ pub struct HessianMetrics {
     pub seconds: f64,
 }
 
+/// Mean, maximum and count of a per-step quantity over an epoch.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct RatioStats {
+    /// Mean over the steps.
+    pub mean: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Steps measured.
+    pub count: usize,
+}
+
+/// One line of `steps.jsonl` (with `log_steps = true`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepRecord {
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// Step within the epoch, 0-based.
+    pub step: usize,
+    /// Clean-pass loss `L0`.
+    pub loss: f64,
+    /// `L_i - L0` for each perturbed pass (may hold a non-finite value,
+    /// written as null, on a skipped step).
+    pub loss_differences: Vec<Option<f64>>,
+    /// The sharpness estimate.
+    pub sharpness: Option<f64>,
+    /// `||g0||` (universal methods).
+    pub gradient_norm: Option<f64>,
+    /// `||g - g0||` before the guard (universal methods).
+    pub sharpness_norm: Option<f64>,
+    /// "keep", "scale" or "skip".
+    pub guard: Option<String>,
+    /// The factor the sharpness part was scaled by, when it was.
+    pub guard_factor: Option<f64>,
+}
+
 /// One line of `epochs.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EpochRecord {
@@ -68,6 +103,18 @@ pub struct EpochRecord {
     pub train_accuracy: f64,
     /// Mean sharpness estimate over the epoch (universal methods).
     pub sharpness: Option<f64>,
+    /// `||g - g0|| / ||g0||`, the sharpness part of the step against the
+    /// clean gradient, over the epoch's steps (universal methods): a ratio
+    /// climbing far above 1 warns of a divergence before any NaN.
+    #[serde(default)]
+    pub sharpness_ratio: Option<RatioStats>,
+    /// Steps whose sharpness part the stability guard scaled down.
+    #[serde(default)]
+    pub guard_bounded: usize,
+    /// Steps whose sharpness part was dropped on a non-finite perturbed
+    /// loss (`optimizer.on_non_finite = "skip"`).
+    #[serde(default)]
+    pub guard_skipped: usize,
     /// Test set.
     pub test: Score,
     /// Training set after the epoch, when evaluated.
@@ -117,6 +164,9 @@ pub struct Summary {
     pub wall_seconds: f64,
     /// Parameters of the model.
     pub parameters: usize,
+    /// The base optimizer's initial learning rate.
+    #[serde(default)]
+    pub lr: Option<f64>,
 }
 
 /// The checkpointed state beside the model and optimizer records.

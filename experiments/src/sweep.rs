@@ -1,8 +1,11 @@
-//! Grids of runs (methods x datasets x regimes x seeds) and the paper-style
-//! table of their results (mean ± std over seeds, Markdown and CSV).
+//! Grids of runs (methods x datasets x regimes x learning rates x seeds)
+//! and the paper-style table of their results (mean ± std over seeds,
+//! Markdown and CSV).
 //!
 //! A sweep is resumable: a run whose `summary.json` exists is skipped, one
-//! with a checkpoint is resumed, the rest start fresh.
+//! with a checkpoint is resumed, the rest start fresh. A run whose training
+//! step failed (a divergence) leaves `failed.json`; the sweep goes on, the
+//! table counts it, and a later sweep skips it (delete the file to retry).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +45,10 @@ pub struct SweepConfig {
     pub regimes: Vec<RegimeSpec>,
     /// Seeds.
     pub seeds: Vec<u64>,
+    /// Base learning rates to sweep (empty: `run.base.lr`, one run per
+    /// cell); each gets its own `lr-<value>` directory and table row.
+    #[serde(default)]
+    pub lrs: Vec<f64>,
     /// Settings shared by every run (a `TrainConfig` table).
     #[serde(default)]
     pub run: toml::Table,
@@ -71,7 +78,55 @@ pub enum RunStatus {
     Resume,
     /// Not started.
     Fresh,
+    /// Its training failed earlier (failed.json exists).
+    Failed,
 }
+
+/// `failed.json`: a run whose training step failed, for the table's
+/// divergence counts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailedRun {
+    /// Dataset.
+    pub dataset: String,
+    /// Method.
+    pub method: String,
+    /// Label-noise fraction.
+    pub label_noise: f64,
+    /// Data fraction.
+    pub data_fraction: f64,
+    /// Seed.
+    pub seed: u64,
+    /// The base optimizer's initial learning rate.
+    pub lr: f64,
+    /// The error, in words.
+    pub error: String,
+}
+
+impl FailedRun {
+    /// The record of `config`'s run failing with `error`.
+    pub fn new(config: &TrainConfig, error: impl ToString) -> Self {
+        Self {
+            dataset: config.dataset.clone(),
+            method: config.optimizer.method.clone(),
+            label_noise: config.label_noise,
+            data_fraction: config.data_fraction,
+            seed: config.seed,
+            lr: config.base.lr,
+            error: error.to_string(),
+        }
+    }
+
+    /// Writes `failed.json` into `dir` (created if missing).
+    pub fn write(&self, dir: &Path) -> Result<(), std::io::Error> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join(FAILED),
+            serde_json::to_string_pretty(self).expect("serialises"),
+        )
+    }
+}
+
+const FAILED: &str = "failed.json";
 
 impl SweepConfig {
     /// Reads a sweep file.
@@ -92,7 +147,15 @@ impl SweepConfig {
         for dataset in &self.datasets {
             for regime in &self.regimes {
                 for method in &self.methods {
-                    for &seed in &self.seeds {
+                    let lrs: Vec<Option<f64>> = if self.lrs.is_empty() {
+                        vec![None]
+                    } else {
+                        self.lrs.iter().copied().map(Some).collect()
+                    };
+                    for (lr, &seed) in lrs
+                        .iter()
+                        .flat_map(|lr| self.seeds.iter().map(move |s| (lr, s)))
+                    {
                         let mut table = self.run.clone();
                         if let Some(extra) = self.dataset.get(dataset) {
                             merge(&mut table, extra);
@@ -110,6 +173,14 @@ impl SweepConfig {
                         }
                         optimizer.insert("method".into(), method.clone().into());
                         table.insert("optimizer".into(), optimizer.into());
+                        if let Some(lr) = lr {
+                            let mut base = match table.remove("base") {
+                                Some(toml::Value::Table(t)) => t,
+                                _ => toml::Table::new(),
+                            };
+                            base.insert("lr".into(), (*lr).into());
+                            table.insert("base".into(), base.into());
+                        }
                         let config: TrainConfig = toml::Value::Table(table).try_into().map_err(
                             |e: toml::de::Error| ConfigError::Parse {
                                 path: None,
@@ -117,12 +188,12 @@ impl SweepConfig {
                             },
                         )?;
                         config.validate()?;
+                        let mut dir = out.join(dataset).join(&regime.name).join(method);
+                        if let Some(lr) = lr {
+                            dir = dir.join(format!("lr-{lr}"));
+                        }
                         runs.push(SweepRun {
-                            dir: out
-                                .join(dataset)
-                                .join(&regime.name)
-                                .join(method)
-                                .join(format!("seed-{seed}")),
+                            dir: dir.join(format!("seed-{seed}")),
                             config,
                         });
                     }
@@ -146,7 +217,9 @@ fn merge(into: &mut toml::Table, from: &toml::Table) {
 
 /// The status of a run directory.
 pub fn status(dir: &Path) -> RunStatus {
-    if dir.join("summary.json").is_file() {
+    if dir.join(FAILED).is_file() {
+        RunStatus::Failed
+    } else if dir.join("summary.json").is_file() {
         RunStatus::Done
     } else if dir.join("state.json").is_file() {
         RunStatus::Resume
@@ -157,15 +230,16 @@ pub fn status(dir: &Path) -> RunStatus {
 
 /// The regime label of a summary.
 pub fn regime_label(s: &Summary) -> String {
-    match (s.data_fraction < 1.0, s.label_noise > 0.0) {
+    regime_of(s.data_fraction, s.label_noise)
+}
+
+fn regime_of(data_fraction: f64, label_noise: f64) -> String {
+    let s = (data_fraction, label_noise);
+    match (s.0 < 1.0, s.1 > 0.0) {
         (false, false) => "full".into(),
-        (true, false) => format!("limited {:.0}%", 100.0 * s.data_fraction),
-        (false, true) => format!("noise {:.0}%", 100.0 * s.label_noise),
-        (true, true) => format!(
-            "limited {:.0}% + noise {:.0}%",
-            100.0 * s.data_fraction,
-            100.0 * s.label_noise
-        ),
+        (true, false) => format!("limited {:.0}%", 100.0 * s.0),
+        (false, true) => format!("noise {:.0}%", 100.0 * s.1),
+        (true, true) => format!("limited {:.0}% + noise {:.0}%", 100.0 * s.0, 100.0 * s.1),
     }
 }
 
@@ -189,37 +263,92 @@ pub struct Cell {
     pub regime: String,
     /// Method.
     pub method: String,
-    /// Test accuracies (percent), one per seed.
+    /// Test accuracies (percent), one per finished seed.
     pub values: Vec<f64>,
+    /// Final Hessian Frobenius norms `||H||_F`, one per finished seed that
+    /// measured it.
+    pub frobenius: Vec<f64>,
+    /// Seeds whose training failed (diverged).
+    pub failed: usize,
 }
 
-/// Collects every `summary.json` under `dir` into cells.
+/// What one run directory holds, for grouping.
+struct Found {
+    dataset: String,
+    regime: String,
+    method: String,
+    lr: Option<f64>,
+    outcome: Result<(f64, Option<f64>), ()>,
+}
+
+/// Collects every `summary.json` (and `failed.json`) under `dir` into
+/// cells. Runs of one method at several learning rates get one row per
+/// rate (`frob lr=0.05`).
 pub fn collect(dir: &Path) -> Result<Vec<Cell>, std::io::Error> {
+    let mut paths = Vec::new();
+    walk(dir, &mut paths)?;
     let mut found = Vec::new();
-    walk(dir, &mut found)?;
-    let mut cells: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
-    for path in found {
+    for path in paths {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
-        // A summary of another format is not ours: skip it.
-        let Ok(s) = serde_json::from_str::<Summary>(&text) else {
-            continue;
-        };
-        cells
-            .entry((s.dataset.clone(), regime_label(&s), s.method.clone()))
-            .or_default()
-            .push(100.0 * s.final_test.accuracy);
+        // A file of another format is not ours: skip it.
+        if path.ends_with(FAILED) {
+            if let Ok(f) = serde_json::from_str::<FailedRun>(&text) {
+                found.push(Found {
+                    regime: regime_of(f.data_fraction, f.label_noise),
+                    dataset: f.dataset,
+                    method: f.method,
+                    lr: Some(f.lr),
+                    outcome: Err(()),
+                });
+            }
+        } else if let Ok(s) = serde_json::from_str::<Summary>(&text) {
+            found.push(Found {
+                regime: regime_label(&s),
+                outcome: Ok((
+                    100.0 * s.final_test.accuracy,
+                    s.final_hessian.map(|h| h.frobenius.value),
+                )),
+                dataset: s.dataset,
+                method: s.method,
+                lr: s.lr,
+            });
+        }
     }
-    Ok(cells
-        .into_iter()
-        .map(|((dataset, regime, method), values)| Cell {
-            dataset,
-            regime,
-            method,
-            values,
-        })
-        .collect())
+    let mut rates: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for f in &found {
+        let r = rates.entry(f.method.as_str()).or_default();
+        r.extend(f.lr.map(f64::to_bits));
+        r.sort_unstable();
+        r.dedup();
+    }
+    let label = |f: &Found| match f.lr {
+        Some(lr) if rates.get(f.method.as_str()).is_some_and(|r| r.len() > 1) => {
+            format!("{} lr={lr}", f.method)
+        }
+        _ => f.method.clone(),
+    };
+    let mut cells: BTreeMap<(String, String, String), Cell> = BTreeMap::new();
+    for f in &found {
+        let key = (f.dataset.clone(), f.regime.clone(), label(f));
+        let cell = cells.entry(key.clone()).or_insert_with(|| Cell {
+            dataset: key.0,
+            regime: key.1,
+            method: key.2,
+            values: Vec::new(),
+            frobenius: Vec::new(),
+            failed: 0,
+        });
+        match f.outcome {
+            Ok((accuracy, frobenius)) => {
+                cell.values.push(accuracy);
+                cell.frobenius.extend(frobenius);
+            }
+            Err(()) => cell.failed += 1,
+        }
+    }
+    Ok(cells.into_values().collect())
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
@@ -227,11 +356,36 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
         let path = entry?.path();
         if path.is_dir() {
             walk(&path, found)?;
-        } else if path.file_name().is_some_and(|n| n == "summary.json") {
+        } else if path
+            .file_name()
+            .is_some_and(|n| n == "summary.json" || n == FAILED)
+        {
             found.push(path);
         }
     }
     Ok(())
+}
+
+/// A cell as the Markdown table prints it.
+fn cell_text(c: &Cell) -> String {
+    let mut text = if c.values.is_empty() {
+        String::from("-")
+    } else {
+        let (mean, std) = mean_std(&c.values);
+        format!("{mean:.2} ± {std:.2} (n={})", c.values.len())
+    };
+    if !c.frobenius.is_empty() {
+        let (mean, std) = mean_std(&c.frobenius);
+        text.push_str(&format!(", ‖H‖F {mean:.1} ± {std:.1}"));
+    }
+    if c.failed > 0 {
+        text.push_str(&format!(
+            ", {} of {} diverged",
+            c.failed,
+            c.failed + c.values.len()
+        ));
+    }
+    text
 }
 
 /// The Markdown table: one row per method, one column per (dataset, regime).
@@ -259,10 +413,7 @@ pub fn markdown(cells: &[Cell]) -> String {
                 .iter()
                 .find(|c| &c.method == m && &c.dataset == d && &c.regime == r)
             {
-                Some(c) => {
-                    let (mean, std) = mean_std(&c.values);
-                    out.push_str(&format!(" {mean:.2} ± {std:.2} (n={}) |", c.values.len()));
-                }
+                Some(c) => out.push_str(&format!(" {} |", cell_text(c))),
                 None => out.push_str(" - |"),
             }
         }
@@ -280,16 +431,27 @@ pub fn csv(cells: &[Cell]) -> String {
             s.to_string()
         }
     };
-    let mut out =
-        String::from("dataset,regime,method,seeds,mean_test_accuracy,std_test_accuracy\n");
+    let mut out = String::from(
+        "dataset,regime,method,seeds,mean_test_accuracy,std_test_accuracy,failed,mean_hessian_frobenius,std_hessian_frobenius\n",
+    );
+    let stats = |v: &[f64]| {
+        if v.is_empty() {
+            (String::new(), String::new())
+        } else {
+            let (m, s) = mean_std(v);
+            (format!("{m:.4}"), format!("{s:.4}"))
+        }
+    };
     for c in cells {
-        let (mean, std) = mean_std(&c.values);
+        let (mean, std) = stats(&c.values);
+        let (fmean, fstd) = stats(&c.frobenius);
         out.push_str(&format!(
-            "{},{},{},{},{mean:.4},{std:.4}\n",
+            "{},{},{},{},{mean},{std},{},{fmean},{fstd}\n",
             quote(&c.dataset),
             quote(&c.regime),
             quote(&c.method),
-            c.values.len()
+            c.values.len(),
+            c.failed
         ));
     }
     out
@@ -361,18 +523,83 @@ rho = 0.01
                 regime: "full".into(),
                 method: "sam".into(),
                 values: vec![95.0, 96.0],
+                frobenius: Vec::new(),
+                failed: 0,
             },
             Cell {
                 dataset: "cifar10".into(),
                 regime: "noise 20%".into(),
                 method: "sgd".into(),
                 values: vec![80.0],
+                frobenius: Vec::new(),
+                failed: 0,
+            },
+            Cell {
+                dataset: "cifar10".into(),
+                regime: "full".into(),
+                method: "frob lr=0.1".into(),
+                values: vec![90.0],
+                frobenius: vec![12.0, 14.0],
+                failed: 2,
             },
         ];
         let md = markdown(&cells);
         assert!(md.contains("| sam | 95.50 ± 0.71 (n=2) | - |"), "{md}");
         assert!(md.contains("| sgd | - | 80.00 ± 0.00 (n=1) |"), "{md}");
+        assert!(
+            md.contains(
+                "| frob lr=0.1 | 90.00 ± 0.00 (n=1), ‖H‖F 13.0 ± 1.4, 2 of 3 diverged | - |"
+            ),
+            "{md}"
+        );
         let csv = csv(&cells);
-        assert!(csv.contains("cifar10,full,sam,2,95.5000,0.7071"), "{csv}");
+        assert!(
+            csv.contains("cifar10,full,sam,2,95.5000,0.7071,0,,"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("cifar10,full,frob lr=0.1,1,90.0000,0.0000,2,13.0000,1.4142"),
+            "{csv}"
+        );
+    }
+
+    #[test]
+    fn learning_rates_expand_and_failures_are_counted() {
+        let sweep: SweepConfig =
+            toml::from_str(&SWEEP.replace("seeds = [1, 2]", "seeds = [1, 2]\nlrs = [0.01, 0.1]"))
+                .unwrap();
+        let runs = sweep.runs(Path::new("out")).unwrap();
+        assert_eq!(runs.len(), 16);
+        let fast = runs
+            .iter()
+            .find(|r| r.dir.ends_with("mnist-10k/full/frob/lr-0.1/seed-2"))
+            .expect("one directory per rate");
+        assert_eq!(fast.config.base.lr, 0.1);
+
+        let dir = std::env::temp_dir().join(format!("usam-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for run in runs.iter().filter(|r| r.config.label_noise == 0.0) {
+            let path = dir.join(run.dir.strip_prefix("out").unwrap());
+            FailedRun::new(&run.config, "epoch 2, step 5: NaN")
+                .write(&path)
+                .unwrap();
+            assert_eq!(status(&path), RunStatus::Failed);
+        }
+        let cells = collect(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // One row per (method, lr), each with its two failed seeds.
+        let rows: Vec<(&str, usize)> = cells
+            .iter()
+            .map(|c| (c.method.as_str(), c.failed))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("frob lr=0.01", 2),
+                ("frob lr=0.1", 2),
+                ("sgd lr=0.01", 2),
+                ("sgd lr=0.1", 2)
+            ]
+        );
     }
 }

@@ -14,7 +14,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use datasets::ImageBatch;
 use sam_burn::hessian::{Hessian, HessianError, HutchinsonConfig, HvpModule, lift, lift_int};
-use sam_burn::optim::{MethodOptimizer, OptimError};
+use sam_burn::optim::{Decision, MethodOptimizer, OptimError, StepReport};
 use tracing::info;
 
 use crate::backend::{BackendError, BackendTask, dispatch};
@@ -27,7 +27,8 @@ use crate::output::{OutputDir, OutputError};
 use crate::plot;
 use crate::progress::Progress;
 use crate::records::{
-    EpochRecord, Estimate, HessianMetrics, RunState, Score, Summary, TrainScores, to_json_lines,
+    EpochRecord, Estimate, HessianMetrics, RatioStats, RunState, Score, StepRecord, Summary,
+    TrainScores, to_json_lines,
 };
 
 /// Why a run stopped.
@@ -49,7 +50,7 @@ pub enum RunError {
     #[error(transparent)]
     Output(#[from] OutputError),
     /// A training step failed (the last checkpoint is intact).
-    #[error("epoch {epoch}, step {step}: {source}")]
+    #[error("epoch {epoch}, step {step}: {source}{}", divergence_hint(.source))]
     Step {
         /// Epoch (1-based).
         epoch: usize,
@@ -64,6 +65,18 @@ pub enum RunError {
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+}
+
+/// What to try when a step failed on non-finite numbers.
+fn divergence_hint(error: &OptimError) -> &'static str {
+    use sam_core::SamError;
+    match error {
+        OptimError::NonFiniteLoss { .. }
+        | OptimError::Core(SamError::NonFinite { .. } | SamError::NonFiniteLoss { .. }) => {
+            " (the run diverged: try a lower learning rate, or the stability guard, optimizer.guard_ratio; see the README's notes on the mathematics)"
+        }
+        _ => "",
+    }
 }
 
 /// How to run.
@@ -149,10 +162,12 @@ fn train<B: Backend>(
         return train_in::<B>(&out, Some(state), cfg, options, device, started);
     }
     let out = OutputDir::create(&options.out)?;
+    let keep_log = cfg.log_steps;
     let result = train_in::<B>(&out, None, cfg, options, device, started);
     // A run that failed before its first checkpoint leaves nothing behind,
-    // so the same command can be run again.
-    if result.is_err() && !out.has_checkpoint() {
+    // so the same command can be run again; unless it logged its steps,
+    // which are what the user needs to see why it failed.
+    if result.is_err() && !out.has_checkpoint() && !keep_log {
         out.abandon();
     }
     result
@@ -190,6 +205,9 @@ fn train_in<B: Backend>(
         optim = optim.load_record(checkpoint::decode(out, &state.optimizer_file, device)?);
         history = state.history.clone();
         wall_before = state.wall_seconds;
+        // Steps of an epoch that did not reach its checkpoint are run
+        // again; their old lines go.
+        truncate_step_log(out, state.epochs_done)?;
         info!(epochs_done = state.epochs_done, "resumed");
     }
     let start_epoch = history.len();
@@ -224,8 +242,8 @@ fn train_in<B: Backend>(
 
         let bar = progress.epoch(epoch);
         let t0 = Instant::now();
-        let (mut loss_sum, mut seen, mut passes, mut sharp_sum, mut sharp_n) = (0.0, 0, 0, 0.0, 0);
-        let mut correct: Option<Tensor<B, 1, Int>> = None;
+        let mut stats = EpochStats::<B>::new();
+        let mut step_log = String::new();
         for (step, batch) in data
             .train_epoch::<Ad<B>>(cfg.seed, epoch, cfg.batch_size, cfg.steps_per_epoch, device)
             .enumerate()
@@ -241,23 +259,31 @@ fn train_in<B: Backend>(
                     ),
                 );
             }
-            let (next, report) = optim
-                .step(lr, model, |m: Model<Ad<B>>| {
-                    let logits = m.forward(batch.images.clone());
-                    let hits = count_correct(logits.clone().inner(), batch.targets.clone().inner());
-                    let loss = loss_fn.forward(logits, batch.targets.clone());
-                    let value = loss.clone().into_scalar().elem::<f64>();
-                    (
-                        value,
-                        GradientsParams::from_grads(loss.backward(), &m),
-                        hits,
-                    )
-                })
-                .map_err(|f| RunError::Step {
-                    epoch: epoch + 1,
-                    step,
-                    source: f.error,
-                })?;
+            let stepped = optim.step(lr, model, |m: Model<Ad<B>>| {
+                let logits = m.forward(batch.images.clone());
+                let hits = count_correct(logits.clone().inner(), batch.targets.clone().inner());
+                let loss = loss_fn.forward(logits, batch.targets.clone());
+                let value = loss.clone().into_scalar().elem::<f64>();
+                (
+                    value,
+                    GradientsParams::from_grads(loss.backward(), &m),
+                    hits,
+                )
+            });
+            let (next, report) = match stepped {
+                Ok(done) => done,
+                Err(failure) => {
+                    // The steps up to the failure are the diagnosis.
+                    if cfg.log_steps {
+                        out.append(STEP_LOG, step_log.as_bytes())?;
+                    }
+                    return Err(RunError::Step {
+                        epoch: epoch + 1,
+                        step,
+                        source: failure.error,
+                    });
+                }
+            };
             model = next;
             if tuning {
                 tuning = false;
@@ -269,22 +295,31 @@ fn train_in<B: Backend>(
                     ),
                 );
             }
-            loss_sum += report.loss * n as f64;
-            seen += n;
-            passes += report.passes;
-            if let Some(s) = report.sharpness {
-                sharp_sum += s;
-                sharp_n += 1;
+            if cfg.log_steps {
+                step_log.push_str(&step_line(epoch + 1, step, &report));
             }
-            correct = Some(match correct {
-                Some(c) => c + report.output,
-                None => report.output,
-            });
-            bar.step(report.loss);
+            if let Some(g) = report.guard
+                && g.decision == Decision::Skip
+            {
+                progress.note(
+                    &bar,
+                    &format!(
+                        "warning: epoch {}, step {step}: a perturbed loss was not finite; the step took the clean gradient ({} skipped this epoch)",
+                        epoch + 1,
+                        stats.skipped + 1
+                    ),
+                );
+            }
+            let loss = report.loss;
+            stats.add(n, report);
+            bar.step(loss);
         }
         let train_seconds = t0.elapsed().as_secs_f64();
-        let hits = correct.map_or(0, |c| c.into_scalar().elem::<i64>()) as f64;
         bar.finish();
+        if cfg.log_steps {
+            out.append(STEP_LOG, step_log.as_bytes())?;
+        }
+        let seen = stats.seen;
 
         let valid = model.valid();
         let test = score(&valid, &data.test, &data, cfg.eval_batch_size, device, None);
@@ -299,14 +334,17 @@ fn train_in<B: Backend>(
         let record = EpochRecord {
             epoch: epoch + 1,
             lr,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: hits / seen.max(1) as f64,
-            sharpness: (sharp_n > 0).then(|| sharp_sum / sharp_n as f64),
+            train_loss: stats.loss_sum / seen.max(1) as f64,
+            train_accuracy: stats.hits() / seen.max(1) as f64,
+            sharpness: (stats.sharp_n > 0).then(|| stats.sharp_sum / stats.sharp_n as f64),
+            sharpness_ratio: stats.ratio(),
+            guard_bounded: stats.bounded,
+            guard_skipped: stats.skipped,
             test,
             train_eval,
             hessian,
             steps,
-            passes,
+            passes: stats.passes,
             train_seconds,
             images_per_second: seen as f64 / train_seconds.max(1e-9),
             wall_seconds: wall_before + started.elapsed().as_secs_f64(),
@@ -349,6 +387,7 @@ fn train_in<B: Backend>(
         final_hessian: history.iter().rev().find_map(|r| r.hessian),
         wall_seconds: last.wall_seconds,
         parameters,
+        lr: Some(cfg.base.lr),
     };
     out.write(
         "summary.json",
@@ -357,6 +396,134 @@ fn train_in<B: Backend>(
             .as_bytes(),
     )?;
     Ok(summary)
+}
+
+/// The per-step log of `log_steps = true`.
+const STEP_LOG: &str = "steps.jsonl";
+
+/// Keeps the step log's lines of the first `epochs` epochs.
+fn truncate_step_log(out: &OutputDir, epochs: usize) -> Result<(), RunError> {
+    let Ok(bytes) = out.read(STEP_LOG) else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let kept: String = text
+        .lines()
+        .filter(|line| serde_json::from_str::<StepRecord>(line).is_ok_and(|r| r.epoch <= epochs))
+        .flat_map(|line| [line, "\n"])
+        .collect();
+    out.write(STEP_LOG, kept.as_bytes())?;
+    Ok(())
+}
+
+/// One line of the step log.
+fn step_line<T>(epoch: usize, step: usize, report: &StepReport<T>) -> String {
+    let guard = report.guard;
+    let record = StepRecord {
+        epoch,
+        step,
+        loss: report.loss,
+        loss_differences: report
+            .perturbed_losses
+            .iter()
+            .map(|l| Some(l - report.loss).filter(|d| d.is_finite()))
+            .collect(),
+        sharpness: report.sharpness,
+        gradient_norm: guard.map(|g| g.gradient_norm),
+        sharpness_norm: guard.and_then(|g| g.sharpness_norm),
+        guard: guard.map(|g| {
+            match g.decision {
+                Decision::Keep => "keep",
+                Decision::Scale(_) => "scale",
+                Decision::Skip => "skip",
+            }
+            .to_string()
+        }),
+        guard_factor: guard.and_then(|g| match g.decision {
+            Decision::Scale(f) => Some(f),
+            _ => None,
+        }),
+    };
+    let mut line = serde_json::to_string(&record).expect("records serialise");
+    line.push('\n');
+    line
+}
+
+/// What an epoch's steps add up to.
+struct EpochStats<B: Backend> {
+    loss_sum: f64,
+    seen: usize,
+    passes: usize,
+    sharp_sum: f64,
+    sharp_n: usize,
+    ratio_sum: f64,
+    ratio_max: f64,
+    ratio_n: usize,
+    bounded: usize,
+    skipped: usize,
+    /// Correct clean-pass predictions, summed on the device (read once).
+    correct: Option<Tensor<B, 1, Int>>,
+}
+
+impl<B: Backend> EpochStats<B> {
+    fn new() -> Self {
+        Self {
+            loss_sum: 0.0,
+            seen: 0,
+            passes: 0,
+            sharp_sum: 0.0,
+            sharp_n: 0,
+            ratio_sum: 0.0,
+            ratio_max: 0.0,
+            ratio_n: 0,
+            bounded: 0,
+            skipped: 0,
+            correct: None,
+        }
+    }
+
+    /// Adds a step over `n` examples.
+    fn add(&mut self, n: usize, report: StepReport<Tensor<B, 1, Int>>) {
+        self.loss_sum += report.loss * n as f64;
+        self.seen += n;
+        self.passes += report.passes;
+        if let Some(s) = report.sharpness {
+            self.sharp_sum += s;
+            self.sharp_n += 1;
+        }
+        if let Some(g) = report.guard {
+            match g.decision {
+                Decision::Keep => {}
+                Decision::Scale(_) => self.bounded += 1,
+                Decision::Skip => self.skipped += 1,
+            }
+            // A non-zero part against an exactly zero g0 has an infinite
+            // ratio, which JSON cannot hold; the guard's count shows it.
+            if let Some(r) = g.ratio().filter(|r| r.is_finite()) {
+                self.ratio_sum += r;
+                self.ratio_max = self.ratio_max.max(r);
+                self.ratio_n += 1;
+            }
+        }
+        self.correct = Some(match self.correct.take() {
+            Some(c) => c + report.output,
+            None => report.output,
+        });
+    }
+
+    fn hits(&self) -> f64 {
+        self.correct
+            .clone()
+            .map_or(0, |c| c.into_scalar().elem::<i64>()) as f64
+    }
+
+    fn ratio(&self) -> Option<RatioStats> {
+        (self.ratio_n > 0).then(|| RatioStats {
+            mean: self.ratio_sum / self.ratio_n as f64,
+            max: self.ratio_max,
+            count: self.ratio_n,
+        })
+    }
 }
 
 fn single_example<B: burn::tensor::backend::AutodiffBackend>(

@@ -337,3 +337,138 @@ fn bench_subcommands_print_their_figures() {
     let out = usam(&["bench", "hessian", "--steps", "0"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+fn step_lines(dir: &Path) -> Vec<experiments::records::StepRecord> {
+    std::fs::read_to_string(dir.join("steps.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a StepRecord"))
+        .collect()
+}
+
+#[test]
+fn the_guard_bounds_steps_and_logs_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tight = tmp.path().join("tight");
+    let t = tight.to_str().unwrap();
+    // A bound far below any real ratio: every step is scaled down.
+    ok(&train_args(
+        t,
+        &[
+            "--method",
+            "frob",
+            "--epochs",
+            "1",
+            "--guard-ratio",
+            "1e-6",
+            "--log-steps",
+        ],
+    ));
+    // Resumed for a second epoch: the log continues, one line per step.
+    ok(&train_args(t, &["--epochs", "2", "--resume"]));
+    for e in history(&tight) {
+        let ratio = e.sharpness_ratio.expect("frob reports its ratio");
+        assert_eq!(ratio.count, 12);
+        assert!(ratio.max >= ratio.mean && ratio.mean > 1e-6);
+        assert_eq!((e.guard_bounded, e.guard_skipped), (12, 0), "{e:?}");
+    }
+    let steps = step_lines(&tight);
+    assert_eq!(steps.len(), 24, "a resume neither loses nor repeats lines");
+    for s in &steps {
+        assert_eq!(s.loss_differences.len(), 2);
+        assert_eq!(s.guard.as_deref(), Some("scale"));
+        let f = s.guard_factor.unwrap();
+        assert!((0.0..1.0).contains(&f));
+        assert!(s.gradient_norm.unwrap() > 0.0 && s.sharpness_norm.unwrap() > 0.0);
+    }
+
+    let off = tmp.path().join("off");
+    ok(&train_args(
+        off.to_str().unwrap(),
+        &["--method", "frob", "--epochs", "1", "--guard-ratio", "off"],
+    ));
+    let e = &history(&off)[0];
+    assert_eq!(e.guard_bounded, 0);
+    assert_eq!(e.sharpness_ratio.unwrap().count, 12);
+    assert!(!off.join("steps.jsonl").exists());
+    let stored = TrainConfig::from_file(&off.join("config.toml")).unwrap();
+    assert_eq!(
+        stored.optimizer.guard_ratio.0, None,
+        "off survives config.toml"
+    );
+    // SGD has no sharpness part to report.
+    let sgd = tmp.path().join("sgd");
+    ok(&train_args(sgd.to_str().unwrap(), &["--epochs", "1"]));
+    assert!(history(&sgd)[0].sharpness_ratio.is_none());
+}
+
+#[test]
+fn bad_guard_settings_exit_with_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("x");
+    let d = d.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["train", "--out", d, "--guard-ratio", "-1"], "guard_ratio"),
+        (&["train", "--out", d, "--guard-ratio", "wide"], "off"),
+        (&["train", "--out", d, "--on-non-finite", "halt"], "skip"),
+        (
+            &["train", "--out", d, "--set", "optimizer.guard_ratio=0"],
+            "guard_ratio",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = usam(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: `{needle}` not in: {err}");
+    }
+    assert!(!Path::new(d).exists(), "nothing is created on bad input");
+}
+
+#[test]
+fn a_sweep_counts_diverged_runs_and_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("lr.toml");
+    std::fs::write(
+        &file,
+        r#"
+methods = ["sgd"]
+datasets = ["mnist-10k"]
+seeds = [1]
+lrs = [0.01, 1e6]
+[[regimes]]
+name = "full"
+[run]
+epochs = 1
+steps_per_epoch = 4
+eval_train = false
+[run.base]
+weight_decay = 0.0
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("grid");
+    let o = out.to_str().unwrap();
+    let args = [
+        "sweep",
+        "--config",
+        file.to_str().unwrap(),
+        "--out",
+        o,
+        "--quiet",
+    ];
+    let printed = ok(&args);
+    // lr 1e6 throws the weights to infinity within the epoch's steps.
+    assert!(printed.contains("failed: epoch 1"), "{printed}");
+    assert!(
+        out.join("mnist-10k/full/sgd/lr-1000000/seed-1/failed.json")
+            .is_file()
+    );
+    assert!(
+        printed.contains("| sgd lr=1000000 | -, 1 of 1 diverged |"),
+        "{printed}"
+    );
+    assert!(printed.contains("| sgd lr=0.01 | "), "{printed}");
+    // Failed runs are not retried.
+    assert!(ok(&args).contains("(Failed)"));
+}

@@ -17,8 +17,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use problems::{QuadraticData, QuadraticModel, loss_and_grads, tensor1, to_vec};
 use sam_burn::optim::{
-    AsamConfig, MethodConfig, OptimError, Pass, RunningStats, SamConfig, SsamConfig,
-    UniversalSamConfig,
+    AsamConfig, Decision, Guard, MethodConfig, NonFinite, OptimError, Pass, RunningStats,
+    SamConfig, SsamConfig, StepReport, UniversalSamConfig,
 };
 use sam_core::SamError;
 use sam_core::presets::Preset;
@@ -104,6 +104,15 @@ fn zero_lambda_and_zero_rho_are_exactly_the_base_step() {
     for method in [
         MethodConfig::Universal(UniversalSamConfig::new(Preset::Frob).with_lambda(Some(0.0))),
         MethodConfig::Universal(UniversalSamConfig::new(Preset::Det).with_lambda(Some(0.0))),
+        MethodConfig::Universal(
+            UniversalSamConfig::new(Preset::Frob)
+                .with_lambda(Some(0.0))
+                .with_guard(
+                    Guard::bounded(1e-3)
+                        .unwrap()
+                        .with_on_non_finite(NonFinite::Skip),
+                ),
+        ),
         MethodConfig::Sam(SamConfig::new().with_rho(0.0)),
         MethodConfig::Asam(AsamConfig::new().with_rho(0.0)),
     ] {
@@ -183,6 +192,19 @@ fn bad_configuration_is_a_typed_error() {
             name: "sparsity",
             ..
         }
+    ));
+    assert!(matches!(
+        err(UniversalSamConfig::new(Preset::Frob)
+            .with_guard(Guard {
+                max_ratio: Some(-1.0),
+                on_non_finite: NonFinite::Stop,
+            })
+            .rule()
+            .map(|_| ())),
+        OptimError::Core(SamError::InvalidParameter {
+            name: "max_ratio",
+            ..
+        })
     ));
     assert!(matches!(
         err(UniversalSamConfig::new(Preset::Frob)
@@ -294,6 +316,12 @@ fn record_round_trip_resumes_exactly() {
     for method in [
         MethodConfig::Universal(UniversalSamConfig::new(Preset::Frob).with_seed(11)),
         MethodConfig::Universal(UniversalSamConfig::new(Preset::Det)),
+        // Bounded on every step: the guard's counters resume too.
+        MethodConfig::Universal(
+            UniversalSamConfig::new(Preset::Frob)
+                .with_seed(11)
+                .with_guard(Guard::bounded(1e-3).unwrap()),
+        ),
         MethodConfig::Sam(SamConfig::new()),
     ] {
         let start = data.model(&[1.0, 1.0, 1.0], &device());
@@ -316,6 +344,11 @@ fn record_round_trip_resumes_exactly() {
             .unwrap()
             .load_record(recorder.load(optim_bytes, &device()).unwrap());
         assert_eq!(c.rule().step_count(), 3);
+        if let MethodConfig::Universal(u) = &method
+            && u.guard.max_ratio.is_some()
+        {
+            assert_eq!(c.rule().guard_counts(), (3, 0));
+        }
         let resumed = run_steps(&mut c, &data, loaded, 2);
         assert_eq!(
             to_vec(resumed.w.val()),
@@ -438,9 +471,123 @@ fn learner_optimizer_records_the_shared_rule() {
         model = optim.step(0.1, model, out.grads);
     }
     let record = optim.to_record();
-    assert_eq!(record.1, 3, "three steps keyed the noise");
+    assert_eq!(record.1.step, 3, "three steps keyed the noise");
 
     let (fresh_rule, fresh_optim) = make();
     let _restored = fresh_optim.load_record(record);
     assert_eq!(fresh_rule.with(|r| r.step_count()), 3);
+}
+
+/// The combined gradient of one step at `w` and its report.
+fn combined_at(
+    method: &MethodConfig,
+    data: &QuadraticData<Ad>,
+    w: &[f64],
+) -> (Vec<f64>, StepReport<()>, (u64, u64)) {
+    let model = data.model(w, &device());
+    let mut optim = method
+        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+        .unwrap();
+    let out = optim
+        .gradients(&model, |m: QuadraticModel<Ad>| {
+            let loss = data.loss(&m);
+            loss_and_grads(&m, loss)
+        })
+        .unwrap();
+    let g = out
+        .grads
+        .get::<<Ad as burn::tensor::backend::AutodiffBackend>::InnerBackend, 1>(model.w.id)
+        .expect("w has a gradient");
+    (to_vec(g), out.report, optim.rule().guard_counts())
+}
+
+fn frob(lambda: f64, guard: Guard) -> MethodConfig {
+    MethodConfig::Universal(
+        UniversalSamConfig::new(Preset::Frob)
+            .with_lambda(Some(lambda))
+            .with_seed(5)
+            .with_guard(guard),
+    )
+}
+
+#[test]
+fn guard_bounds_an_exploding_sharpness_part() {
+    // Frob's sharpness part is linear in lambda; at lambda 1e4 on the
+    // identity quadratic (g0 = w) it dwarfs g0.
+    let data = identity_quadratic();
+    let w = [0.3, -0.4];
+    let lambda = 1e4;
+    let (g_off, report, counts) = combined_at(&frob(lambda, Guard::OFF), &data, &w);
+    let off = report.guard.expect("the universal class reports its norms");
+    assert_eq!(off.decision, Decision::Keep);
+    assert_eq!(counts, (0, 0));
+    let ratio = off.ratio().unwrap();
+    assert!(
+        ratio > 10.0,
+        "the test needs an exploding part: ratio {ratio}"
+    );
+    // ||g0|| = 0.5 exactly; f32 norms agree to a few ulps.
+    assert!((off.gradient_norm - 0.5).abs() < 1e-6);
+
+    let c = 2.0;
+    let (g, report, counts) = combined_at(&frob(lambda, Guard::bounded(c).unwrap()), &data, &w);
+    let guarded = report.guard.unwrap();
+    assert!(matches!(guarded.decision, Decision::Scale(f) if f < 1.0));
+    assert_eq!(counts, (1, 0));
+    // The f64 reference of the guard applied to the unguarded step. The
+    // tensor side forms g - g0 and its norm in f32: relative error a few
+    // 1e-7 of ||g||, so 1e-5 of the largest entry is ample.
+    let (want, decision) = Guard::bounded(c).unwrap().apply(&w, &g_off).unwrap();
+    assert!(matches!(decision, Decision::Scale(_)));
+    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    assert_vec(&g, &want, 1e-5 * scale);
+    // The bounded part has norm c ||g0|| = 1.
+    let part: f64 = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!((part - c * 0.5).abs() < 1e-5, "||g - g0|| = {part}");
+}
+
+#[test]
+fn guard_that_does_not_act_leaves_the_step_bitwise() {
+    let data = identity_quadratic();
+    let w = [0.3, -0.4];
+    let (g_off, _, _) = combined_at(&frob(0.005, Guard::OFF), &data, &w);
+    let (g, report, counts) = combined_at(&frob(0.005, Guard::bounded(1e9).unwrap()), &data, &w);
+    assert_eq!(report.guard.unwrap().decision, Decision::Keep);
+    assert_eq!(counts, (0, 0));
+    assert_eq!(g, g_off);
+}
+
+#[test]
+fn non_finite_perturbed_loss_can_skip_the_sharpness_part() {
+    let data = identity_quadratic();
+    let w = [1.0, 2.0];
+    let (_, base) = seen_weights(&MethodConfig::Base, &data, &w);
+    let method = MethodConfig::Universal(
+        UniversalSamConfig::new(Preset::Trace)
+            .with_guard(Guard::OFF.with_on_non_finite(NonFinite::Skip)),
+    );
+    let mut optim = method
+        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+        .unwrap();
+    let mut calls = 0;
+    let (model, report) = optim
+        .step(0.1, data.model(&w, &device()), |m: QuadraticModel<Ad>| {
+            calls += 1;
+            let (loss, grads) = loss_and_grads(&m, data.loss(&m));
+            (if calls == 2 { f64::INFINITY } else { loss }, grads)
+        })
+        .unwrap();
+    assert_eq!(calls, 2);
+    assert_eq!(report.passes, 2);
+    assert!(report.sharpness.is_none());
+    assert_eq!(report.guard.unwrap().decision, Decision::Skip);
+    // The base step from g0, bit for bit.
+    assert_eq!(to_vec(model.w.val()), base);
+    assert_eq!(optim.rule().step_count(), 1, "a skipped step still counts");
+    assert_eq!(optim.rule().guard_counts(), (0, 1));
 }

@@ -71,6 +71,7 @@
 pub mod error;
 pub mod estimator;
 pub mod function;
+pub mod guard;
 pub mod measure;
 pub mod outer;
 pub mod presets;
@@ -82,6 +83,7 @@ pub mod sampler;
 
 pub use error::{Result, SamError};
 pub use estimator::{Coefficients, Estimate, Estimator, Scaling, Stream, StreamResult};
+pub use guard::{Decision, Guard, NonFinite};
 pub use measure::{ComposedMeasure, Evaluation, FixedWeights, Measure, StreamPlan};
 pub use presets::Preset;
 pub use sampler::{NoiseKey, Sampler};

@@ -12,6 +12,7 @@ use burn::record::Record;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::error::OptimError;
+use super::guard::GuardReport;
 use super::params::{Flat, ParamList, unflatten};
 
 pub(crate) use burn::optim::LearningRate;
@@ -64,6 +65,9 @@ pub struct StepReport<T> {
     /// Forward-backward passes evaluated (1 when the method reduces to its
     /// base step).
     pub passes: usize,
+    /// What the stability guard measured and did (universal class with
+    /// `lambda > 0`; `None` otherwise).
+    pub guard: Option<GuardReport>,
     /// The clean pass's extra output.
     pub output: T,
 }

@@ -5,6 +5,7 @@ use hashbrown::HashMap;
 use burn::config::Config;
 use burn::module::{AutodiffModule, ParamId};
 use burn::optim::Optimizer;
+use burn::record::Record;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -13,7 +14,7 @@ use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule,
 use super::error::{OptimError, Pass, check_finite};
 use super::sam::{SamConfig, SamRule};
 use super::ssam::{SsamConfig, SsamRule};
-use super::universal::{UniversalRule, UniversalSamConfig};
+use super::universal::{UniversalRecord, UniversalRule, UniversalSamConfig};
 
 /// Which method computes the gradient handed to the base optimizer.
 #[derive(Config, Debug)]
@@ -87,9 +88,33 @@ pub enum MethodRule<B: AutodiffBackend> {
     Universal(UniversalRule),
 }
 
-/// Saved state of a [`MethodRule`]: (steps taken, step of the last SSAM
-/// mask refresh, SSAM mask); the last two are unused by other methods.
-pub type MethodRecord<B> = (u64, u64, Option<HashMap<ParamId, Tensor<B, 1>>>);
+/// Saved state of a [`MethodRule`]; fields a method does not use stay 0
+/// or `None`.
+#[derive(Record, Debug, Clone)]
+pub struct MethodRecord<B: AutodiffBackend> {
+    /// Steps taken.
+    pub step: u64,
+    /// SSAM: the step of the last mask refresh.
+    pub mask_step: u64,
+    /// SSAM: the Fisher mask.
+    pub mask: Option<HashMap<ParamId, Tensor<B, 1>>>,
+    /// Universal class: steps whose sharpness part the guard scaled down.
+    pub guard_bounded: u64,
+    /// Universal class: steps whose sharpness part the guard dropped.
+    pub guard_skipped: u64,
+}
+
+impl<B: AutodiffBackend> MethodRecord<B> {
+    fn steps(step: u64) -> Self {
+        Self {
+            step,
+            mask_step: 0,
+            mask: None,
+            guard_bounded: 0,
+            guard_skipped: 0,
+        }
+    }
+}
 
 impl<B: AutodiffBackend> MethodRule<B> {
     /// Steps taken so far.
@@ -100,6 +125,15 @@ impl<B: AutodiffBackend> MethodRule<B> {
             MethodRule::Asam(r) => r.step_count(),
             MethodRule::Ssam(r) => r.step_count(),
             MethodRule::Universal(r) => r.step_count(),
+        }
+    }
+
+    /// Steps whose sharpness part the universal class's guard scaled
+    /// down, and those it dropped ((0, 0) for other methods).
+    pub fn guard_counts(&self) -> (u64, u64) {
+        match self {
+            MethodRule::Universal(r) => r.guard_counts(),
+            _ => (0, 0),
         }
     }
 
@@ -137,6 +171,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for MethodRule<B> {
                         perturbed_losses: Vec::new(),
                         sharpness: None,
                         passes: 1,
+                        guard: None,
                         output,
                     },
                 })
@@ -150,20 +185,44 @@ impl<B: AutodiffBackend> SharpnessRule<B> for MethodRule<B> {
 
     fn to_record(&self) -> MethodRecord<B> {
         match self {
-            MethodRule::Ssam(r) => r.to_record(),
-            other => (other.step_count(), 0, None),
+            MethodRule::Ssam(r) => {
+                let (step, mask_step, mask) = r.to_record();
+                MethodRecord {
+                    mask_step,
+                    mask,
+                    ..MethodRecord::steps(step)
+                }
+            }
+            MethodRule::Universal(r) => {
+                let u = SharpnessRule::<B>::to_record(r);
+                MethodRecord {
+                    guard_bounded: u.bounded,
+                    guard_skipped: u.skipped,
+                    ..MethodRecord::steps(u.step)
+                }
+            }
+            other => MethodRecord::steps(other.step_count()),
         }
     }
 
     fn load_record(self, record: MethodRecord<B>) -> Self {
         match self {
-            MethodRule::Base { .. } => MethodRule::Base { step: record.0 },
-            MethodRule::Sam(r) => MethodRule::Sam(SharpnessRule::<B>::load_record(r, record.0)),
-            MethodRule::Asam(r) => MethodRule::Asam(SharpnessRule::<B>::load_record(r, record.0)),
-            MethodRule::Ssam(r) => MethodRule::Ssam(r.load_record(record)),
-            MethodRule::Universal(r) => {
-                MethodRule::Universal(SharpnessRule::<B>::load_record(r, record.0))
+            MethodRule::Base { .. } => MethodRule::Base { step: record.step },
+            MethodRule::Sam(r) => MethodRule::Sam(SharpnessRule::<B>::load_record(r, record.step)),
+            MethodRule::Asam(r) => {
+                MethodRule::Asam(SharpnessRule::<B>::load_record(r, record.step))
             }
+            MethodRule::Ssam(r) => {
+                MethodRule::Ssam(r.load_record((record.step, record.mask_step, record.mask)))
+            }
+            MethodRule::Universal(r) => MethodRule::Universal(SharpnessRule::<B>::load_record(
+                r,
+                UniversalRecord {
+                    step: record.step,
+                    bounded: record.guard_bounded,
+                    skipped: record.guard_skipped,
+                },
+            )),
         }
     }
 }

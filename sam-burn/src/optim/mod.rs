@@ -2,7 +2,8 @@
 //!
 //! One file per method: [`universal`] (Trace-, Frob-, Det-SAM, spectral
 //! moments, user-defined measures), [`sam`], [`asam`], [`ssam`]. Each has a
-//! `#[derive(Config)]` config whose defaults are the reference settings and
+//! `#[derive(Config)]` config whose defaults are the reference settings (the
+//! universal class adds an optional stability [`guard`]) and
 //! an `init(base)` that wraps any Burn [`Optimizer`](burn::optim::Optimizer).
 //! [`base`] holds what they share: the closure contract ([`PassOutput`]),
 //! the [`SharpnessRule`] trait, the [`SharpnessAware`] wrapper and the
@@ -12,6 +13,7 @@
 pub mod asam;
 pub mod base;
 mod error;
+pub mod guard;
 pub mod method;
 mod noise;
 mod params;
@@ -25,8 +27,10 @@ pub use base::{
     SharpnessRule, StepFailure, StepReport,
 };
 pub use error::{OptimError, Pass};
+pub use guard::GuardReport;
 pub use method::{MethodConfig, MethodOptimizer, MethodRecord, MethodRule};
 pub use params::RunningStats;
 pub use sam::{Sam, SamConfig, SamRule};
+pub use sam_core::guard::{Decision, Guard, NonFinite};
 pub use ssam::{Ssam, SsamConfig, SsamRecord, SsamRule};
-pub use universal::{UniversalRule, UniversalSam, UniversalSamConfig};
+pub use universal::{UniversalRecord, UniversalRule, UniversalSam, UniversalSamConfig};

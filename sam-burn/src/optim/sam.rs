@@ -99,6 +99,7 @@ where
                 perturbed_losses: Vec::new(),
                 sharpness: None,
                 passes: 1,
+                guard: None,
                 output,
             },
         });
@@ -122,6 +123,7 @@ where
             perturbed_losses: vec![l1],
             sharpness: None,
             passes: 2,
+            guard: None,
             output,
         },
     })

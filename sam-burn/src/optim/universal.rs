@@ -7,7 +7,10 @@
 //! `g = c0 * g0 + sum_i c_i * g_i` (which depend only on the losses), and
 //! accumulates the gradients as they come, so no per-sample gradient is
 //! kept: Trace needs one parameter-sized buffer, Frob and Det two, a
-//! k-function vector measure k + 1.
+//! k-function vector measure k + 1, plus one holding `g0` for the stability
+//! [`guard`](super::guard), which measures the sharpness part `g - g0`
+//! against `g0` on every step (its report feeds the training logs) and
+//! bounds it when configured.
 
 use std::sync::Arc;
 
@@ -15,8 +18,10 @@ use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
+use burn::record::Record;
 use burn::tensor::backend::AutodiffBackend;
 use sam_core::estimator::{Estimator, Scaling};
+use sam_core::guard::{Decision, Guard, NonFinite};
 use sam_core::measure::Measure;
 use sam_core::presets::Preset;
 use sam_core::sampler::Sampler;
@@ -25,6 +30,7 @@ use super::base::{
     PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
 };
 use super::error::{OptimError, Pass, check_finite};
+use super::guard::{self, GuardReport};
 use super::noise::NoiseSpec;
 use super::params::{
     Flat, RunningStats, flatten_gradients, flatten_like, perturbed_module, trainable_sizes,
@@ -63,6 +69,13 @@ pub struct UniversalSamConfig {
     /// Clipping of the final combined gradient (per tensor, Burn's
     /// semantics), applied before the base optimizer sees it.
     pub grad_clipping: Option<GradientClippingConfig>,
+    /// Stability guard on the sharpness part `g - g0` of the step
+    /// (default `Guard::OFF`: the authors' code exactly).
+    /// `Guard::recommended()` bounds `||g - g0||` at
+    /// `Guard::DEFAULT_RATIO` times `||g0||`, which keeps Frob-SAM from
+    /// diverging at learning rates where SGD trains (see the README).
+    #[config(default = "Guard::OFF")]
+    pub guard: Guard,
 }
 
 /// Universal SAM wrapping a base optimizer `O`.
@@ -90,6 +103,7 @@ impl UniversalSamConfig {
         let samples = self.samples.unwrap_or(reference.samples);
         // Validates rho, lambda and the sampler once, up front.
         Estimator::new(measure.as_ref(), rho, lambda, self.scaling)?;
+        self.guard.validate()?;
         if samples < measure.min_samples() {
             return Err(sam_core::SamError::TooFewSamples {
                 needed: measure.min_samples(),
@@ -106,7 +120,10 @@ impl UniversalSamConfig {
             seed: self.seed,
             running_stats: self.running_stats,
             clipping: self.grad_clipping.clone(),
+            guard: self.guard,
             step: 0,
+            bounded: 0,
+            skipped: 0,
         })
     }
 
@@ -121,8 +138,19 @@ impl UniversalSamConfig {
     }
 }
 
-/// The universal-class rule: measure, hyperparameters and the step counter
-/// that keys the noise.
+/// The saved state of a [`UniversalRule`].
+#[derive(Record, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UniversalRecord {
+    /// Steps taken (keys the noise of the next step).
+    pub step: u64,
+    /// Steps whose sharpness part the guard scaled down.
+    pub bounded: u64,
+    /// Steps whose sharpness part the guard dropped.
+    pub skipped: u64,
+}
+
+/// The universal-class rule: measure, hyperparameters, guard and the step
+/// counter that keys the noise.
 #[derive(Clone)]
 pub struct UniversalRule {
     measure: Arc<dyn Measure>,
@@ -133,7 +161,10 @@ pub struct UniversalRule {
     seed: u64,
     running_stats: RunningStats,
     clipping: Option<GradientClippingConfig>,
+    guard: Guard,
     step: u64,
+    bounded: u64,
+    skipped: u64,
 }
 
 impl core::fmt::Debug for UniversalRule {
@@ -145,6 +176,7 @@ impl core::fmt::Debug for UniversalRule {
             .field("samples", &self.samples)
             .field("scaling", &self.scaling)
             .field("seed", &self.seed)
+            .field("guard", &self.guard)
             .field("step", &self.step)
             .finish()
     }
@@ -175,10 +207,31 @@ impl UniversalRule {
     pub fn samples(&self) -> usize {
         self.samples
     }
+
+    /// The stability guard.
+    pub fn guard(&self) -> Guard {
+        self.guard
+    }
+
+    /// Steps so far whose sharpness part the guard scaled down, and those
+    /// it dropped.
+    pub fn guard_counts(&self) -> (u64, u64) {
+        (self.bounded, self.skipped)
+    }
+
+    /// Counts a successful step and what the guard did in it.
+    fn count(&mut self, report: &GuardReport) {
+        self.step += 1;
+        match report.decision {
+            Decision::Keep => {}
+            Decision::Scale(_) => self.bounded += 1,
+            Decision::Skip => self.skipped += 1,
+        }
+    }
 }
 
 impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
-    type Record = u64;
+    type Record = UniversalRecord;
 
     fn gradients<M, F, P>(
         &mut self,
@@ -214,10 +267,14 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
                     perturbed_losses: Vec::new(),
                     sharpness: None,
                     passes: 1,
+                    guard: None,
                     output,
                 },
             });
         }
+        // The clean gradient, kept apart for the guard's `g - g0` (one
+        // parameter-sized buffer).
+        let clean = g0.clone();
 
         let estimator = Estimator::new(self.measure.as_ref(), self.rho, self.lambda, self.scaling)?;
         let mut stream = estimator.stream_with_samples(l0, self.samples)?;
@@ -266,6 +323,26 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             // stay alive through the pass.
             drop(noise);
             let (li, gi, _) = closure(perturbed).split();
+            if !li.is_finite() && self.guard.on_non_finite == NonFinite::Skip {
+                // The sharpness part is lost for this step; the base
+                // optimizer gets the clean gradient and the rest of the
+                // samples are not evaluated.
+                losses.push(li);
+                let report = guard::skipped(&clean);
+                let grads = finish::<B>(&list, clean, clipping);
+                self.count(&report);
+                return Ok(SharpnessGradients {
+                    grads,
+                    report: StepReport {
+                        loss: l0,
+                        perturbed_losses: losses,
+                        sharpness: None,
+                        passes: 2 + i,
+                        guard: Some(report),
+                        output,
+                    },
+                });
+            }
             let li = check_finite(li, Pass::Perturbed { sample: i })?;
             losses.push(li);
             let weights = stream.push(li)?;
@@ -311,26 +388,35 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             Some(c) => c.axpy_owned(w, g_last),
             None => g_last.scale(w),
         };
+        let (guarded, report) = guard::apply(&self.guard, clean, combined)?;
 
-        self.step += 1;
+        let grads = finish::<B>(&list, guarded, clipping);
+        self.count(&report);
         Ok(SharpnessGradients {
-            grads: finish::<B>(&list, combined, clipping),
+            grads,
             report: StepReport {
                 loss: l0,
                 perturbed_losses: losses,
                 sharpness: Some(result.sharpness),
                 passes: 1 + self.samples,
+                guard: Some(report),
                 output,
             },
         })
     }
 
-    fn to_record(&self) -> u64 {
-        self.step
+    fn to_record(&self) -> UniversalRecord {
+        UniversalRecord {
+            step: self.step,
+            bounded: self.bounded,
+            skipped: self.skipped,
+        }
     }
 
-    fn load_record(mut self, record: u64) -> Self {
-        self.step = record;
+    fn load_record(mut self, record: UniversalRecord) -> Self {
+        self.step = record.step;
+        self.bounded = record.bounded;
+        self.skipped = record.skipped;
         self
     }
 }
