@@ -472,3 +472,37 @@ weight_decay = 0.0
     // Failed runs are not retried.
     assert!(ok(&args).contains("(Failed)"));
 }
+
+#[test]
+fn every_bundled_config_parses_and_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let p = path.to_str().unwrap();
+        let out = tmp.path().join("never-written");
+        let o = out.to_str().unwrap();
+        // Sweep files list methods; the others are one run's TrainConfig.
+        let printed = if text.lines().any(|l| l.starts_with("methods")) {
+            ok(&["sweep", "--config", p, "--out", o, "--dry-run"])
+        } else {
+            ok(&["train", "--config", p, "--out", o, "--print-config"])
+        };
+        assert!(!printed.is_empty(), "{p}");
+        assert!(!out.exists(), "{p}: a dry run writes nothing");
+        seen += 1;
+    }
+    assert!(seen >= 4, "configs/ holds the study files");
+    // The paper's runs reproduce the authors' step: no guard.
+    let stored = ok(&[
+        "train",
+        "--config",
+        dir.join("cifar10-frob.toml").to_str().unwrap(),
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+        "--print-config",
+    ]);
+    assert!(stored.contains("guard_ratio = \"off\""), "{stored}");
+}
