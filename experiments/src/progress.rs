@@ -56,6 +56,16 @@ impl Progress {
         }
     }
 
+    /// Prints a warning: above the bar, on stderr without bars, and through
+    /// the log (shown at the default level) when progress is off.
+    pub fn warn(&self, bar: &EpochBar, message: &str) {
+        match (&bar.bar, self.enabled) {
+            (Some(b), _) => b.println(format!("warning: {message}")),
+            (None, true) => eprintln!("warning: {message}"),
+            (None, false) => tracing::warn!("{message}"),
+        }
+    }
+
     /// Prints an epoch's result line.
     pub fn epoch_done(&self, r: &EpochRecord) {
         if !self.enabled {

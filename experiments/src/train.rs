@@ -301,10 +301,10 @@ fn train_in<B: Backend>(
             if let Some(g) = report.guard
                 && g.decision == Decision::Skip
             {
-                progress.note(
+                progress.warn(
                     &bar,
                     &format!(
-                        "warning: epoch {}, step {step}: a perturbed loss was not finite; the step took the clean gradient ({} skipped this epoch)",
+                        "epoch {}, step {step}: a perturbed loss was not finite; the step took the clean gradient ({} skipped this epoch)",
                         epoch + 1,
                         stats.skipped + 1
                     ),

@@ -506,3 +506,44 @@ fn every_bundled_config_parses_and_validates() {
     ]);
     assert!(stored.contains("guard_ratio = \"off\""), "{stored}");
 }
+
+#[test]
+fn non_finite_perturbed_losses_are_skipped_and_counted_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    // rho 1e7 throws every perturbed copy out of f32's range: the perturbed
+    // loss is NaN on every step, the clean one stays finite.
+    let skip = tmp.path().join("skip");
+    let out = usam(&train_args(
+        skip.to_str().unwrap(),
+        &[
+            "--method",
+            "frob",
+            "--epochs",
+            "1",
+            "--rho",
+            "1e7",
+            "--on-non-finite",
+            "skip",
+        ],
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("a perturbed loss was not finite"), "{err}");
+    assert!(err.contains("12 skipped this epoch"), "{err}");
+    let e = &history(&skip)[0];
+    assert_eq!((e.guard_skipped, e.guard_bounded), (12, 0), "{e:?}");
+    assert!(e.sharpness.is_none() && e.sharpness_ratio.is_none());
+
+    // The default stops, naming the pass, and suggests what to try.
+    let stop = tmp.path().join("stop");
+    let out = usam(&train_args(
+        stop.to_str().unwrap(),
+        &["--method", "frob", "--epochs", "1", "--rho", "1e7"],
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("perturbed pass 0") && err.contains("guard_ratio"),
+        "{err}"
+    );
+}
