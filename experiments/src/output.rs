@@ -142,13 +142,7 @@ impl OutputDir {
     /// flushed to disk, then renamed over the target.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, OutputError> {
         write_atomic(&self.path(name), bytes)?;
-        let mut written = self
-            .written
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !written.iter().any(|w| w == name) {
-            written.push(name.to_string());
-        }
+        self.remember(name);
         Ok(self.path(name))
     }
 
@@ -162,6 +156,12 @@ impl OutputDir {
             .open(&path)
             .map_err(io("cannot open", &path))?;
         file.write_all(bytes).map_err(io("cannot write", &path))?;
+        self.remember(name);
+        Ok(path)
+    }
+
+    /// Notes `name` as written by this handle, for [`OutputDir::abandon`].
+    fn remember(&self, name: &str) {
         let mut written = self
             .written
             .lock()
@@ -169,7 +169,6 @@ impl OutputDir {
         if !written.iter().any(|w| w == name) {
             written.push(name.to_string());
         }
-        Ok(path)
     }
 
     /// Reads `name`.

@@ -233,13 +233,16 @@ pub fn regime_label(s: &Summary) -> String {
     regime_of(s.data_fraction, s.label_noise)
 }
 
-fn regime_of(data_fraction: f64, label_noise: f64) -> String {
-    let s = (data_fraction, label_noise);
-    match (s.0 < 1.0, s.1 > 0.0) {
+fn regime_of(fraction: f64, noise: f64) -> String {
+    match (fraction < 1.0, noise > 0.0) {
         (false, false) => "full".into(),
-        (true, false) => format!("limited {:.0}%", 100.0 * s.0),
-        (false, true) => format!("noise {:.0}%", 100.0 * s.1),
-        (true, true) => format!("limited {:.0}% + noise {:.0}%", 100.0 * s.0, 100.0 * s.1),
+        (true, false) => format!("limited {:.0}%", 100.0 * fraction),
+        (false, true) => format!("noise {:.0}%", 100.0 * noise),
+        (true, true) => format!(
+            "limited {:.0}% + noise {:.0}%",
+            100.0 * fraction,
+            100.0 * noise
+        ),
     }
 }
 

@@ -55,12 +55,17 @@ fn weights(dir: &Path) -> Vec<f32> {
     c.0
 }
 
-fn history(dir: &Path) -> Vec<EpochRecord> {
-    std::fs::read_to_string(dir.join("epochs.jsonl"))
+/// Every line of the JSON-lines file `name` in `dir`, parsed.
+fn json_lines<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Vec<T> {
+    std::fs::read_to_string(dir.join(name))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is an EpochRecord"))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: {e}: {l}")))
         .collect()
+}
+
+fn history(dir: &Path) -> Vec<EpochRecord> {
+    json_lines(dir, "epochs.jsonl")
 }
 
 #[test]
@@ -339,11 +344,7 @@ fn bench_subcommands_print_their_figures() {
 }
 
 fn step_lines(dir: &Path) -> Vec<experiments::records::StepRecord> {
-    std::fs::read_to_string(dir.join("steps.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is a StepRecord"))
-        .collect()
+    json_lines(dir, "steps.jsonl")
 }
 
 #[test]
