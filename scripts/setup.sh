@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Rust: Mesa's lavapipe (a Vulkan driver
 # that runs on the CPU) so the wgpu backend can be tested without a GPU,
-# python3 for the benchmark scripts' own tests, and the rustfmt/clippy
+# python3 for the benchmark scripts' own tests, Debian's chromium to render
+# the HTML reports in a headless browser, and the rustfmt/clippy
 # components. Safe to run twice.
 set -euo pipefail
 
@@ -23,6 +24,16 @@ if [ ${#packages[@]} -gt 0 ]; then
   else
     echo "setup: no apt-get; install ${packages[*]} yourself (a Vulkan driver such as Mesa lavapipe runs the wgpu tests)" >&2
   fi
+fi
+
+# The browser only backs one check, which skips itself (with a message)
+# without it: a failed install must not stop the tests.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  echo "setup: installing chromium (headless check of the HTML reports)"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; } \
+    || echo "setup: chromium could not be installed; the report's browser check will be skipped" >&2
 fi
 
 if command -v rustup >/dev/null 2>&1; then

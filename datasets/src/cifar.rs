@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::dataset::{ImageDataset, ImageShape, Split};
 use crate::download::{self, Resource};
 use crate::error::{Error, Result};
-use crate::load::LoadOptions;
+use crate::options::LoadOptions;
 
 /// Shape of a CIFAR image.
 pub const SHAPE: ImageShape = ImageShape::new(3, 32, 32);

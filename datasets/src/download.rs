@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::load::LoadOptions;
+use crate::options::LoadOptions;
 
 /// Environment variable that overrides the cache directory.
 pub const DATA_DIR_ENV: &str = "USAM_DATA_DIR";

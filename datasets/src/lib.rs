@@ -60,6 +60,7 @@ pub mod folder;
 mod load;
 pub mod matfile;
 pub mod mnist;
+mod options;
 pub mod regime;
 pub mod svhn;
 
@@ -68,5 +69,6 @@ pub use batcher::{ImageBatch, ImageBatcher, Normalization};
 pub use dataset::{ImageDataset, ImageItem, ImageShape, Split};
 pub use download::{Fetcher, Resource};
 pub use error::{Error, Result};
-pub use load::{DatasetKind, LoadOptions, load};
+pub use load::{DatasetKind, load};
+pub use options::LoadOptions;
 pub use regime::{LabelNoise, Limit, NoisyLabels, Regime};

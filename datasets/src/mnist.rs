@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::dataset::{ImageDataset, ImageShape, Split};
 use crate::download::{self, Resource};
 use crate::error::{Error, Result};
-use crate::load::LoadOptions;
+use crate::options::LoadOptions;
 
 /// Magic number of an IDX file of `u8` images (`n x rows x cols`).
 pub const IMAGES_MAGIC: u32 = 2051;

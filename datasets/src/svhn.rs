@@ -12,8 +12,8 @@ use std::path::Path;
 use crate::dataset::{ImageDataset, ImageShape, Split};
 use crate::download::{self, Resource};
 use crate::error::{Error, Result};
-use crate::load::LoadOptions;
 use crate::matfile;
+use crate::options::LoadOptions;
 
 /// Shape of an SVHN image.
 pub const SHAPE: ImageShape = ImageShape::new(3, 32, 32);

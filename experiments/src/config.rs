@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sam_core::estimator::Scaling;
 use sam_core::guard::{Guard, NonFinite};
+use sam_core::schedule::Between;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
@@ -18,7 +19,7 @@ use crate::models::ModelKind;
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// Dataset: mnist-10k (bundled), mnist, fashion-mnist, cifar10,
-    /// cifar100, cifar100-coarse, svhn, folder:<path>.
+    /// cifar100, cifar100-coarse, svhn, `folder:<path>`.
     pub dataset: String,
     /// Where downloaded datasets live (default: `USAM_DATA_DIR` or
     /// `~/.cache/usam`).
@@ -105,7 +106,7 @@ pub struct OptimizerSettings {
     /// lambda convention: "reference" (the authors' code) or "exact".
     pub scaling: Scaling,
     /// Distribution of the directions: gaussian, sphere, reference-sphere,
-    /// rademacher, cube:<half width> (default: the preset's).
+    /// rademacher, `cube:<half width>` (default: the preset's).
     pub sampler: Option<String>,
     /// ASAM's eta.
     pub eta: f64,
@@ -126,6 +127,13 @@ pub struct OptimizerSettings {
     /// typed error; the checkpoint is intact) or "skip" (that step takes
     /// the clean gradient and is counted in `epochs.jsonl`).
     pub on_non_finite: NonFinite,
+    /// Run the perturbed passes on one step in `every` (default 1: every
+    /// step; ignored by sgd). See `sam_core::schedule`.
+    pub every: u64,
+    /// What the steps between perturbed ones do: "base" (the base
+    /// optimizer on the clean gradient) or "reuse" (plus the last
+    /// perturbed step's sharpness part, rescaled LookSAM-style).
+    pub between: Between,
 }
 
 /// The stability guard's bound: a positive ratio, or off (`"off"` in
@@ -311,6 +319,8 @@ impl Default for OptimizerSettings {
             clip_norm: None,
             guard_ratio: GuardRatio::default(),
             on_non_finite: NonFinite::Stop,
+            every: 1,
+            between: Between::Base,
         }
     }
 }

@@ -9,8 +9,10 @@
 //! [`records`] (what is written), [`output`] (atomic, non-destructive
 //! output directories), [`plot`], [`progress`], [`sweep`] (grids and
 //! paper-style tables), [`demo`], [`inspect`] (`eval`, `hessian`) and
-//! [`bench`], [`heap`] (live-byte counting for `bench memory`),
-//! [`selftest`] (a backend against the reference and the CPU).
+//! [`bench`](mod@bench), [`heap`] (live-byte counting for `bench memory`),
+//! [`selftest`] (a backend against the reference and the CPU),
+//! [`report`] (one HTML page and its Markdown twin per run or sweep) and
+//! [`provenance`] (commit and machine of a run).
 //!
 //! A run's configuration is TOML over documented defaults, with the CLI's
 //! `--set` overrides; bad values are typed errors:
@@ -49,7 +51,9 @@ pub mod optimizer;
 pub mod output;
 pub mod plot;
 pub mod progress;
+pub mod provenance;
 pub mod records;
+pub mod report;
 pub mod selftest;
 pub mod sweep;
 pub mod train;

@@ -15,6 +15,7 @@ use experiments::models::ModelKind;
 use experiments::sweep::{self, RunStatus, SweepConfig};
 use experiments::train::{RunError, RunOptions};
 use sam_core::guard::NonFinite;
+use sam_core::schedule::Between;
 
 // CPU backends allocate every tensor op's result with the global allocator.
 // glibc's malloc hands parameter-sized buffers (hundreds of KiB) back to the
@@ -54,6 +55,10 @@ enum Command {
     Sweep(SweepArgs),
     /// Print the paper-style table of a sweep's results.
     Table(TableArgs),
+    /// Write an HTML report (and a Markdown twin) of a run or sweep: the
+    /// paper-style table, learning and Hessian curves, configuration,
+    /// machine and commit.
+    Report(ReportArgs),
     /// Print optimizer benchmark figures.
     Bench(BenchArgs),
     /// Check a backend against the f64 reference and the CPU backend.
@@ -104,7 +109,7 @@ struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
-    /// Dataset: mnist-10k, mnist, fashion-mnist, cifar10, cifar100, cifar100-coarse, svhn, folder:<path>.
+    /// Dataset: mnist-10k, mnist, fashion-mnist, cifar10, cifar100, cifar100-coarse, svhn, `folder:<path>`.
     #[arg(long)]
     dataset: Option<String>,
     /// Where datasets are cached.
@@ -139,6 +144,14 @@ struct TrainArgs {
     /// the sharpness part of that step.
     #[arg(long)]
     on_non_finite: Option<NonFinite>,
+    /// Run the perturbed passes on one step in this many (default 1:
+    /// every step, the methods as published; ignored by sgd).
+    #[arg(long)]
+    every: Option<u64>,
+    /// What the steps between perturbed ones do: `base` (plain base
+    /// steps) or `reuse` (add the last sharpness part, LookSAM-style).
+    #[arg(long)]
+    between: Option<Between>,
     /// Write every step's losses, norms and guard decision to steps.jsonl.
     #[arg(long)]
     log_steps: bool,
@@ -249,6 +262,14 @@ struct SweepArgs {
     /// e.g. `--set optimizer.guard_ratio=off`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// A run's or a sweep's output directory (report.html and report.md
+    /// are written into it).
+    #[arg(long)]
+    dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -369,6 +390,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Hessian(a) => hessian(a),
         Command::Sweep(a) => sweep_cmd(a),
         Command::Table(a) => table(a),
+        Command::Report(a) => report(&a.dir, true),
         Command::Bench(a) => bench_cmd(a),
         Command::Selftest(a) => {
             let report = experiments::selftest::run(a.backend, a.device)?;
@@ -392,13 +414,32 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         steps_per_epoch: a.steps_per_epoch,
         ..DemoOptions::default()
     };
-    let report = run_demo(&options)?;
-    println!("{}", report.table);
+    let outcome = run_demo(&options)?;
+    println!("{}", outcome.table);
     println!(
         "results, curves and checkpoints in {} (demo.md, demo.png)",
-        report.dir.display()
+        outcome.dir.display()
     );
-    Ok(())
+    report(&outcome.dir, false)
+}
+
+/// Writes the report of `dir` and says where. `usage`: a directory without
+/// runs is the caller's mistake (exit 2), not a failed run.
+fn report(dir: &std::path::Path, usage: bool) -> Result<(), Failure> {
+    match experiments::report::write(dir) {
+        Ok(w) => {
+            println!(
+                "report: {} (Markdown: {})",
+                w.html.display(),
+                w.markdown.display()
+            );
+            Ok(())
+        }
+        Err(e @ experiments::report::ReportError::NoRuns(_)) if usage => {
+            Err(Failure::Usage(e.to_string()))
+        }
+        Err(e) => Err(Failure::Run(format!("cannot write the report: {e}"))),
+    }
 }
 
 fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
@@ -437,6 +478,8 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     }
     set!(c.optimizer.guard_ratio, a.guard_ratio);
     set!(c.optimizer.on_non_finite, a.on_non_finite);
+    set!(c.optimizer.every, a.every);
+    set!(c.optimizer.between, a.between);
     if a.log_steps {
         c.log_steps = true;
     }
@@ -588,6 +631,7 @@ fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
     if !a.dry_run {
         let cells = sweep::collect(&a.out).map_err(|e| Failure::Run(e.to_string()))?;
         println!("\n{}", sweep::markdown(&cells));
+        report(&a.out, false)?;
     }
     Ok(())
 }

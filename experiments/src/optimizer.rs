@@ -18,6 +18,7 @@ use sam_burn::optim::{
 use sam_core::guard::Guard;
 use sam_core::presets::Preset;
 use sam_core::sampler::Sampler;
+use sam_core::schedule::Schedule;
 
 use crate::config::{BaseKind, BaseSettings, ConfigError, OptimizerSettings};
 
@@ -89,6 +90,8 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
             "must be a finite positive number, or \"off\"",
         )
     })?;
+    let schedule = Schedule::every(settings.every, settings.between)
+        .map_err(|_| invalid("optimizer.every", settings.every, "must be at least 1"))?;
     if settings.samples == Some(0) {
         return Err(invalid("optimizer.samples", 0, "must be at least 1"));
     }
@@ -99,6 +102,7 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
         "sgd" | "base" => MethodConfig::Base,
         "sam" => {
             let mut c = SamConfig::new()
+                .with_schedule(schedule)
                 .with_running_stats(stats)
                 .with_grad_clipping(clip);
             if let Some(rho) = settings.rho {
@@ -108,6 +112,7 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
         }
         "asam" => {
             let mut c = AsamConfig::new()
+                .with_schedule(schedule)
                 .with_eta(settings.eta)
                 .with_running_stats(stats)
                 .with_grad_clipping(clip);
@@ -118,6 +123,7 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
         }
         "ssam" => {
             let mut c = SsamConfig::new()
+                .with_schedule(schedule)
                 .with_sparsity(settings.sparsity)
                 .with_fisher_samples(settings.fisher_samples)
                 .with_running_stats(stats)
@@ -148,6 +154,7 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
             }
             MethodConfig::Universal(
                 UniversalSamConfig::new(preset)
+                    .with_schedule(schedule)
                     .with_rho(settings.rho)
                     .with_lambda(settings.lambda)
                     .with_samples(settings.samples)

@@ -110,7 +110,9 @@ where
             continue;
         }
         if x1 - x0 < 1e-12 {
-            x1 = x0 + 1.0;
+            // One epoch measured: centre its points.
+            x0 -= 1.0;
+            x1 += 1.0;
         }
         let pad = ((y1 - y0) * 0.05).max(1e-9);
         let mut chart = ChartBuilder::on(area)
@@ -135,6 +137,11 @@ where
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
+            // A curve of a few points (Hessian epochs) shows its points: a
+            // single one would draw nothing.
+            if s.points.len() <= 20 {
+                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+            }
         }
         chart
             .configure_series_labels()

@@ -1,9 +1,11 @@
 //! What a run writes: one [`EpochRecord`] per line of `epochs.jsonl`, a
 //! [`Summary`] in `summary.json`, and the checkpoint [`RunState`].
 
+use sam_core::schedule::Between;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
+use crate::provenance::Provenance;
 
 /// Loss and accuracy on a set of examples.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
@@ -162,11 +164,30 @@ pub struct Summary {
     pub final_hessian: Option<HessianMetrics>,
     /// Total seconds.
     pub wall_seconds: f64,
+    /// Seconds of training steps over all epochs (evaluation, Hessian
+    /// measurements and checkpoints excluded).
+    /// `None` in summaries written before it was recorded.
+    #[serde(default)]
+    pub train_seconds: Option<f64>,
     /// Parameters of the model.
     pub parameters: usize,
+    /// The commit and machine of the run.
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
     /// The base optimizer's initial learning rate.
     #[serde(default)]
     pub lr: Option<f64>,
+    /// The perturbation schedule's `every` (1: every step).
+    #[serde(default = "one_step")]
+    pub every: u64,
+    /// What the steps between perturbed ones did.
+    #[serde(default)]
+    pub between: Between,
+}
+
+/// Serde default of `every` in files written before schedules existed.
+pub(crate) fn one_step() -> u64 {
+    sam_core::schedule::Schedule::EVERY_STEP.every
 }
 
 /// The checkpointed state beside the model and optimizer records.

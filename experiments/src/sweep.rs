@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, TrainConfig};
 use crate::records::Summary;
+use sam_core::schedule::Between;
 
 /// A regime of the grid.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -27,6 +28,16 @@ pub struct RegimeSpec {
     /// Fraction of corrupted labels.
     #[serde(default)]
     pub label_noise: f64,
+}
+
+/// A method's row label with its perturbation schedule: `frob`,
+/// `frob every=5`, `frob every=5 reuse`.
+pub fn method_label(method: &str, every: u64, between: Between) -> String {
+    match (every, between) {
+        (0 | 1, _) => method.to_string(),
+        (k, Between::Base) => format!("{method} every={k}"),
+        (k, Between::Reuse) => format!("{method} every={k} reuse"),
+    }
 }
 
 fn one() -> f64 {
@@ -49,6 +60,16 @@ pub struct SweepConfig {
     /// cell); each gets its own `lr-<value>` directory and table row.
     #[serde(default)]
     pub lrs: Vec<f64>,
+    /// Perturbation schedules to sweep (`optimizer.every` values; empty:
+    /// the configured one). Methods with perturbed passes get an
+    /// `every-<k>` directory and a table row per value; sgd runs once.
+    #[serde(default)]
+    pub every: Vec<u64>,
+    /// What the steps between perturbed ones do, swept for each `every`
+    /// above 1 (empty: the configured one); `reuse` runs get
+    /// `every-<k>-reuse` directories.
+    #[serde(default)]
+    pub between: Vec<Between>,
     /// Settings shared by every run (a `TrainConfig` table).
     #[serde(default)]
     pub run: toml::Table,
@@ -98,6 +119,12 @@ pub struct FailedRun {
     pub seed: u64,
     /// The base optimizer's initial learning rate.
     pub lr: f64,
+    /// The perturbation schedule's `every`.
+    #[serde(default = "crate::records::one_step")]
+    pub every: u64,
+    /// What the steps between perturbed ones did.
+    #[serde(default)]
+    pub between: Between,
     /// The error, in words.
     pub error: String,
 }
@@ -112,6 +139,8 @@ impl FailedRun {
             data_fraction: config.data_fraction,
             seed: config.seed,
             lr: config.base.lr,
+            every: config.optimizer.every,
+            between: config.optimizer.between,
             error: error.to_string(),
         }
     }
@@ -141,6 +170,25 @@ impl SweepConfig {
         })
     }
 
+    /// The (every, between) pairs of a method's runs (`None`: as
+    /// configured); `between` is only swept where some steps are not
+    /// perturbed.
+    #[allow(clippy::type_complexity)]
+    fn schedules(&self, perturbs: bool) -> Vec<Option<(u64, Option<Between>)>> {
+        if self.every.is_empty() || !perturbs {
+            return vec![None];
+        }
+        let mut out = Vec::new();
+        for &every in &self.every {
+            if every == 1 || self.between.is_empty() {
+                out.push(Some((every, None)));
+            } else {
+                out.extend(self.between.iter().map(|&b| Some((every, Some(b)))));
+            }
+        }
+        out
+    }
+
     /// Expands the grid into runs under `out`, each validated.
     pub fn runs(&self, out: &Path) -> Result<Vec<SweepRun>, ConfigError> {
         let mut runs = Vec::new();
@@ -152,10 +200,12 @@ impl SweepConfig {
                     } else {
                         self.lrs.iter().copied().map(Some).collect()
                     };
-                    for (lr, &seed) in lrs
-                        .iter()
-                        .flat_map(|lr| self.seeds.iter().map(move |s| (lr, s)))
-                    {
+                    let perturbs = !matches!(method.to_ascii_lowercase().as_str(), "sgd" | "base");
+                    let schedules = self.schedules(perturbs);
+                    for (schedule, lr, &seed) in schedules.iter().flat_map(|schedule| {
+                        lrs.iter()
+                            .flat_map(move |lr| self.seeds.iter().map(move |s| (schedule, lr, s)))
+                    }) {
                         let mut table = self.run.clone();
                         if let Some(extra) = self.dataset.get(dataset) {
                             merge(&mut table, extra);
@@ -172,6 +222,12 @@ impl SweepConfig {
                             merge(&mut optimizer, extra);
                         }
                         optimizer.insert("method".into(), method.clone().into());
+                        if let Some((every, between)) = schedule {
+                            optimizer.insert("every".into(), (*every as i64).into());
+                            if let Some(between) = between {
+                                optimizer.insert("between".into(), between.to_string().into());
+                            }
+                        }
                         table.insert("optimizer".into(), optimizer.into());
                         if let Some(lr) = lr {
                             let mut base = match table.remove("base") {
@@ -189,6 +245,13 @@ impl SweepConfig {
                         )?;
                         config.validate()?;
                         let mut dir = out.join(dataset).join(&regime.name).join(method);
+                        match schedule {
+                            Some((every, Some(Between::Reuse))) => {
+                                dir = dir.join(format!("every-{every}-reuse"));
+                            }
+                            Some((every, _)) => dir = dir.join(format!("every-{every}")),
+                            None => {}
+                        }
                         if let Some(lr) = lr {
                             dir = dir.join(format!("lr-{lr}"));
                         }
@@ -271,87 +334,121 @@ pub struct Cell {
     /// Final Hessian Frobenius norms `||H||_F`, one per finished seed that
     /// measured it.
     pub frobenius: Vec<f64>,
+    /// Seconds of training steps (evaluation and Hessian excluded), one
+    /// per finished seed that recorded them.
+    pub train_seconds: Vec<f64>,
     /// Seeds whose training failed (diverged).
     pub failed: usize,
 }
 
-/// What one run directory holds, for grouping.
-struct Found {
-    dataset: String,
-    regime: String,
-    method: String,
-    lr: Option<f64>,
-    outcome: Result<(f64, Option<f64>), ()>,
+/// A run found under a directory, labelled as the tables label it.
+#[derive(Debug, Clone)]
+pub struct FoundRun {
+    /// The run's directory.
+    pub dir: PathBuf,
+    /// Dataset.
+    pub dataset: String,
+    /// Regime label.
+    pub regime: String,
+    /// Row label: the method with its schedule, and its learning rate
+    /// where one method ran at several (`frob every=5`, `frob lr=0.05`).
+    pub label: String,
+    /// The summary of a finished run; `None` for one that failed.
+    pub summary: Option<Summary>,
 }
 
-/// Collects every `summary.json` (and `failed.json`) under `dir` into
-/// cells. Runs of one method at several learning rates get one row per
-/// rate (`frob lr=0.05`).
-pub fn collect(dir: &Path) -> Result<Vec<Cell>, std::io::Error> {
+/// Every run under `dir` (its `summary.json` or `failed.json`), sorted by
+/// directory. Files of another format are skipped.
+pub fn find_runs(dir: &Path) -> Result<Vec<FoundRun>, std::io::Error> {
     let mut paths = Vec::new();
     walk(dir, &mut paths)?;
-    let mut found = Vec::new();
+    paths.sort();
+    // (run, method label before the learning rate, lr)
+    let mut found: Vec<(FoundRun, Option<f64>)> = Vec::new();
     for path in paths {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
-        // A file of another format is not ours: skip it.
+        let run_dir = path.parent().unwrap_or(dir).to_path_buf();
         if path.ends_with(FAILED) {
             if let Ok(f) = serde_json::from_str::<FailedRun>(&text) {
-                found.push(Found {
-                    regime: regime_of(f.data_fraction, f.label_noise),
-                    dataset: f.dataset,
-                    method: f.method,
-                    lr: Some(f.lr),
-                    outcome: Err(()),
-                });
+                found.push((
+                    FoundRun {
+                        dir: run_dir,
+                        regime: regime_of(f.data_fraction, f.label_noise),
+                        label: method_label(&f.method, f.every, f.between),
+                        dataset: f.dataset,
+                        summary: None,
+                    },
+                    Some(f.lr),
+                ));
             }
         } else if let Ok(s) = serde_json::from_str::<Summary>(&text) {
-            found.push(Found {
-                regime: regime_label(&s),
-                outcome: Ok((
-                    100.0 * s.final_test.accuracy,
-                    s.final_hessian.map(|h| h.frobenius.value),
-                )),
-                dataset: s.dataset,
-                method: s.method,
-                lr: s.lr,
-            });
+            found.push((
+                FoundRun {
+                    dir: run_dir,
+                    dataset: s.dataset.clone(),
+                    regime: regime_label(&s),
+                    label: method_label(&s.method, s.every, s.between),
+                    summary: Some(s.clone()),
+                },
+                s.lr,
+            ));
         }
     }
-    let mut rates: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    for f in &found {
-        let r = rates.entry(f.method.as_str()).or_default();
-        r.extend(f.lr.map(f64::to_bits));
+    let mut rates: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (f, lr) in &found {
+        let r = rates.entry(f.label.clone()).or_default();
+        r.extend(lr.map(f64::to_bits));
         r.sort_unstable();
         r.dedup();
     }
-    let label = |f: &Found| match f.lr {
-        Some(lr) if rates.get(f.method.as_str()).is_some_and(|r| r.len() > 1) => {
-            format!("{} lr={lr}", f.method)
-        }
-        _ => f.method.clone(),
-    };
+    Ok(found
+        .into_iter()
+        .map(|(mut f, lr)| {
+            if let Some(lr) = lr
+                && rates.get(&f.label).is_some_and(|r| r.len() > 1)
+            {
+                f.label = format!("{} lr={lr}", f.label);
+            }
+            f
+        })
+        .collect())
+}
+
+/// Collects every `summary.json` (and `failed.json`) under `dir` into
+/// cells. Runs of one method at several learning rates get one row per
+/// rate (`frob lr=0.05`), and at several schedules one per schedule
+/// (`frob every=5`).
+pub fn collect(dir: &Path) -> Result<Vec<Cell>, std::io::Error> {
+    Ok(cells(&find_runs(dir)?))
+}
+
+/// Groups runs into cells.
+pub fn cells(runs: &[FoundRun]) -> Vec<Cell> {
     let mut cells: BTreeMap<(String, String, String), Cell> = BTreeMap::new();
-    for f in &found {
-        let key = (f.dataset.clone(), f.regime.clone(), label(f));
+    for f in runs {
+        let key = (f.dataset.clone(), f.regime.clone(), f.label.clone());
         let cell = cells.entry(key.clone()).or_insert_with(|| Cell {
             dataset: key.0,
             regime: key.1,
             method: key.2,
             values: Vec::new(),
             frobenius: Vec::new(),
+            train_seconds: Vec::new(),
             failed: 0,
         });
-        match f.outcome {
-            Ok((accuracy, frobenius)) => {
-                cell.values.push(accuracy);
-                cell.frobenius.extend(frobenius);
+        match &f.summary {
+            Some(s) => {
+                cell.values.push(100.0 * s.final_test.accuracy);
+                cell.frobenius
+                    .extend(s.final_hessian.map(|h| h.frobenius.value));
+                cell.train_seconds.extend(s.train_seconds);
             }
-            Err(()) => cell.failed += 1,
+            None => cell.failed += 1,
         }
     }
-    Ok(cells.into_values().collect())
+    cells.into_values().collect()
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
@@ -381,6 +478,9 @@ fn cell_text(c: &Cell) -> String {
         let (mean, std) = mean_std(&c.frobenius);
         text.push_str(&format!(", ‖H‖F {mean:.1} ± {std:.1}"));
     }
+    if !c.train_seconds.is_empty() {
+        text.push_str(&format!(", train {:.1} s", mean_std(&c.train_seconds).0));
+    }
     if c.failed > 0 {
         text.push_str(&format!(
             ", {} of {} diverged",
@@ -391,8 +491,9 @@ fn cell_text(c: &Cell) -> String {
     text
 }
 
-/// The Markdown table: one row per method, one column per (dataset, regime).
-pub fn markdown(cells: &[Cell]) -> String {
+/// The paper's table as text: the header (method, then one column per
+/// dataset and regime) and one row per method.
+pub fn table_rows(cells: &[Cell]) -> (Vec<String>, Vec<Vec<String>>) {
     let mut columns: Vec<(String, String)> = cells
         .iter()
         .map(|c| (c.dataset.clone(), c.regime.clone()))
@@ -402,25 +503,32 @@ pub fn markdown(cells: &[Cell]) -> String {
     let mut methods: Vec<String> = cells.iter().map(|c| c.method.clone()).collect();
     methods.sort();
     methods.dedup();
-    let mut out = String::from("| method |");
-    for (d, r) in &columns {
-        out.push_str(&format!(" {d} ({r}) |"));
-    }
-    out.push_str("\n|---|");
-    out.push_str(&"---|".repeat(columns.len()));
-    out.push('\n');
-    for m in &methods {
-        out.push_str(&format!("| {m} |"));
-        for (d, r) in &columns {
-            match cells
-                .iter()
-                .find(|c| &c.method == m && &c.dataset == d && &c.regime == r)
-            {
-                Some(c) => out.push_str(&format!(" {} |", cell_text(c))),
-                None => out.push_str(" - |"),
-            }
-        }
-        out.push('\n');
+    let mut header = vec![String::from("method")];
+    header.extend(columns.iter().map(|(d, r)| format!("{d} ({r})")));
+    let rows = methods
+        .iter()
+        .map(|m| {
+            let mut row = vec![m.clone()];
+            row.extend(columns.iter().map(|(d, r)| {
+                cells
+                    .iter()
+                    .find(|c| &c.method == m && &c.dataset == d && &c.regime == r)
+                    .map_or_else(|| "-".to_string(), cell_text)
+            }));
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The Markdown table: one row per method, one column per (dataset, regime).
+pub fn markdown(cells: &[Cell]) -> String {
+    let (header, rows) = table_rows(cells);
+    let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+    let mut out = line(&header);
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for row in &rows {
+        out.push_str(&line(row));
     }
     out
 }
@@ -435,7 +543,7 @@ pub fn csv(cells: &[Cell]) -> String {
         }
     };
     let mut out = String::from(
-        "dataset,regime,method,seeds,mean_test_accuracy,std_test_accuracy,failed,mean_hessian_frobenius,std_hessian_frobenius\n",
+        "dataset,regime,method,seeds,mean_test_accuracy,std_test_accuracy,failed,mean_hessian_frobenius,std_hessian_frobenius,mean_train_seconds,std_train_seconds\n",
     );
     let stats = |v: &[f64]| {
         if v.is_empty() {
@@ -448,8 +556,9 @@ pub fn csv(cells: &[Cell]) -> String {
     for c in cells {
         let (mean, std) = stats(&c.values);
         let (fmean, fstd) = stats(&c.frobenius);
+        let (wmean, wstd) = stats(&c.train_seconds);
         out.push_str(&format!(
-            "{},{},{},{},{mean},{std},{},{fmean},{fstd}\n",
+            "{},{},{},{},{mean},{std},{},{fmean},{fstd},{wmean},{wstd}\n",
             quote(&c.dataset),
             quote(&c.regime),
             quote(&c.method),
@@ -527,6 +636,7 @@ rho = 0.01
                 method: "sam".into(),
                 values: vec![95.0, 96.0],
                 frobenius: Vec::new(),
+                train_seconds: Vec::new(),
                 failed: 0,
             },
             Cell {
@@ -535,6 +645,7 @@ rho = 0.01
                 method: "sgd".into(),
                 values: vec![80.0],
                 frobenius: Vec::new(),
+                train_seconds: Vec::new(),
                 failed: 0,
             },
             Cell {
@@ -543,6 +654,7 @@ rho = 0.01
                 method: "frob lr=0.1".into(),
                 values: vec![90.0],
                 frobenius: vec![12.0, 14.0],
+                train_seconds: Vec::new(),
                 failed: 2,
             },
         ];
@@ -604,5 +716,57 @@ rho = 0.01
                 ("sgd lr=0.1", 2)
             ]
         );
+    }
+
+    #[test]
+    fn schedules_expand_for_perturbing_methods_only() {
+        let sweep: SweepConfig = toml::from_str(&SWEEP.replace(
+            "seeds = [1, 2]",
+            "seeds = [1]\nevery = [1, 5]\nbetween = [\"base\", \"reuse\"]",
+        ))
+        .unwrap();
+        let runs = sweep.runs(Path::new("out")).unwrap();
+        // Per regime: sgd once, frob at every 1 and at every 5 both ways.
+        assert_eq!(runs.len(), 2 * (1 + 3));
+        let dirs: Vec<String> = runs
+            .iter()
+            .filter(|r| r.config.label_noise == 0.0)
+            .map(|r| r.dir.display().to_string())
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                "out/mnist-10k/full/sgd/seed-1",
+                "out/mnist-10k/full/frob/every-1/seed-1",
+                "out/mnist-10k/full/frob/every-5/seed-1",
+                "out/mnist-10k/full/frob/every-5-reuse/seed-1",
+            ]
+        );
+        let reuse = runs
+            .iter()
+            .find(|r| r.dir.ends_with("every-5-reuse/seed-1"))
+            .unwrap();
+        assert_eq!(
+            (reuse.config.optimizer.every, reuse.config.optimizer.between),
+            (5, Between::Reuse)
+        );
+        assert_eq!(
+            method_label("frob", 5, Between::Reuse),
+            "frob every=5 reuse"
+        );
+        assert_eq!(method_label("frob", 1, Between::Reuse), "frob");
+
+        // Rows by schedule, from the failures' records.
+        let dir = std::env::temp_dir().join(format!("usam-sweep-every-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for run in runs.iter().filter(|r| r.config.label_noise == 0.0) {
+            FailedRun::new(&run.config, "NaN")
+                .write(&dir.join(run.dir.strip_prefix("out").unwrap()))
+                .unwrap();
+        }
+        let cells = collect(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let rows: Vec<&str> = cells.iter().map(|c| c.method.as_str()).collect();
+        assert_eq!(rows, ["frob", "frob every=5", "frob every=5 reuse", "sgd"]);
     }
 }

@@ -221,7 +221,7 @@ fn train_in<B: Backend>(
 
     for epoch in start_epoch..cfg.epochs {
         let lr = cfg.schedule.lr(cfg.base.lr, epoch, cfg.epochs);
-        if let Some(ssam) = optim.rule_mut().as_ssam_mut() {
+        if let Some(ssam) = optim.rule_mut().inner_mut().as_ssam_mut() {
             let picks = permutation(data.train.len(), cfg.seed ^ 0x55A4, epoch as u64);
             let examples: Vec<ImageBatch<Ad<B>>> = picks
                 .iter()
@@ -386,8 +386,12 @@ fn train_in<B: Backend>(
         final_train: last.train_eval,
         final_hessian: history.iter().rev().find_map(|r| r.hessian),
         wall_seconds: last.wall_seconds,
+        train_seconds: Some(history.iter().map(|r| r.train_seconds).sum()),
         parameters,
+        provenance: Some(crate::provenance::Provenance::current()),
         lr: Some(cfg.base.lr),
+        every: cfg.optimizer.every,
+        between: cfg.optimizer.between,
     };
     out.write(
         "summary.json",

@@ -139,19 +139,31 @@ fn a_run_writes_parseable_outputs_and_learns() {
 #[test]
 fn resume_after_an_interruption_equals_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
-    for method in ["frob", "ssam"] {
-        let straight = tmp.path().join(format!("straight-{method}"));
-        let resumed = tmp.path().join(format!("resumed-{method}"));
+    // Frob perturbing one step in 5 with reuse: 12 steps per epoch, so the
+    // resumed epoch starts between perturbed steps and needs the part
+    // remembered at step 10 from the checkpoint.
+    let scheduled: &[&str] = &["--every", "5", "--between", "reuse"];
+    for (name, method, extra) in [
+        ("frob", "frob", &[][..]),
+        ("ssam", "ssam", &[][..]),
+        ("frob-every-5", "frob", scheduled),
+    ] {
+        let straight = tmp.path().join(format!("straight-{name}"));
+        let resumed = tmp.path().join(format!("resumed-{name}"));
         let s = straight.to_str().unwrap();
         let r = resumed.to_str().unwrap();
-        ok(&train_args(s, &["--method", method, "--epochs", "3"]));
+        let with = |more: &[&'static str]| {
+            let mut a = vec!["--method", method];
+            a.extend_from_slice(extra);
+            a.extend_from_slice(more);
+            a
+        };
+        ok(&train_args(s, &with(&["--epochs", "3"])));
         // The "interrupted" run stopped after its first checkpoint ...
-        ok(&train_args(r, &["--method", method, "--epochs", "1"]));
+        ok(&train_args(r, &with(&["--epochs", "1"])));
         // ... and continues to the same end.
-        ok(&train_args(
-            r,
-            &["--method", method, "--epochs", "3", "--resume"],
-        ));
+        ok(&train_args(r, &with(&["--epochs", "3", "--resume"])));
+        let method = name;
 
         // Record files carry random parameter ids; the weights must match bitwise.
         assert_eq!(
@@ -169,6 +181,16 @@ fn resume_after_an_interruption_equals_an_uninterrupted_run() {
         assert_eq!(state.epochs_done, 3);
         // Superseded checkpoints are gone, the current one is kept.
         assert!(!resumed.join("model-0001.mpk").exists());
+        if !extra.is_empty() {
+            // Perturbed steps 0, 5, 10 of 12 (3 passes each), then 15, 20.
+            let passes: Vec<usize> = hb.iter().map(|r| r.passes).collect();
+            assert_eq!(passes, [3 * 3 + 9, 2 * 3 + 10, 3 * 3 + 9], "{method}");
+            let config = TrainConfig::from_file(&resumed.join("config.toml")).unwrap();
+            assert_eq!(
+                (config.optimizer.every, config.optimizer.between.to_string()),
+                (5, "reuse".to_string())
+            );
+        }
     }
 }
 
@@ -282,6 +304,13 @@ fn demo_runs_with_every_method() {
         assert!(out.join(method).join("summary.json").is_file());
     }
     assert!(out.join("demo.png").is_file() && out.join("demo.md").is_file());
+    // The demo ends by pointing to its report.
+    let last = printed.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("report: ") && last.contains("report.html"),
+        "{printed}"
+    );
+    assert!(out.join("report.html").is_file() && out.join("report.md").is_file());
 }
 
 /// The cells of the table row that starts with `| {method} |`.
@@ -404,11 +433,17 @@ fn the_guard_bounds_steps_and_logs_them() {
 }
 
 #[test]
-fn bad_guard_settings_exit_with_code_2() {
+fn bad_guard_and_schedule_settings_exit_with_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("x");
     let d = d.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["train", "--out", d, "--method", "sam", "--every", "0"],
+            "optimizer.every",
+        ),
+        (&["train", "--out", d, "--every", "-1"], "--every"),
+        (&["train", "--out", d, "--between", "sometimes"], "reuse"),
         (&["train", "--out", d, "--guard-ratio", "-1"], "guard_ratio"),
         (&["train", "--out", d, "--guard-ratio", "wide"], "off"),
         (&["train", "--out", d, "--on-non-finite", "halt"], "skip"),
@@ -546,5 +581,142 @@ fn non_finite_perturbed_losses_are_skipped_and_counted_when_asked() {
     assert!(
         err.contains("perturbed pass 0") && err.contains("guard_ratio"),
         "{err}"
+    );
+}
+
+/// A headless browser, if one is installed.
+fn browser() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn sweeps_write_a_report_that_a_browser_renders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("every.toml");
+    std::fs::write(
+        &file,
+        r#"
+methods = ["sgd", "frob"]
+datasets = ["mnist-10k"]
+seeds = [1]
+every = [1, 2]
+between = ["base", "reuse"]
+[[regimes]]
+name = "full"
+[run]
+epochs = 2
+steps_per_epoch = 4
+eval_train = false
+hessian_every = 1
+hessian_samples = 64
+hessian_probes = 2
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("grid");
+    let o = out.to_str().unwrap();
+    let printed = ok(&[
+        "sweep",
+        "--config",
+        file.to_str().unwrap(),
+        "--out",
+        o,
+        "--quiet",
+    ]);
+    assert!(printed.contains("| frob every=2 reuse | "), "{printed}");
+    assert!(printed.contains("report: "), "{printed}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for text in [&html, &md] {
+        for label in [
+            "sgd",
+            "frob every=2",
+            "frob every=2 reuse",
+            "mnist-10k (full)",
+        ] {
+            assert!(text.contains(label), "{label} missing");
+        }
+        assert!(text.contains("every = 2") && text.contains("commit "));
+    }
+    // Two figures (learning, Hessian) inline in the page, as files for the
+    // Markdown twin.
+    assert_eq!(html.matches("<svg").count(), 2);
+    for f in ["mnist-10k-full-learning", "mnist-10k-full-hessian"] {
+        assert!(md.contains(&format!("(report-{f}.svg)")));
+        assert!(out.join(format!("report-{f}.svg")).is_file());
+    }
+    // One run's directory makes a report too; a directory without runs is
+    // a usage error.
+    let one = out.join("mnist-10k/full/sgd/seed-1");
+    assert!(ok(&["report", "--dir", one.to_str().unwrap()]).contains("report.html"));
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let bad = usam(&["report", "--dir", empty.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no run under"));
+
+    // The page in a real browser: it parses, keeps the table and both
+    // figures, and renders to a picture.
+    let Some(browser) = browser() else {
+        eprintln!(
+            "skipped the browser check: no chromium installed (`apt-get install chromium`; scripts/setup.sh does)"
+        );
+        return;
+    };
+    let profile = tmp.path().join("profile");
+    let shot = tmp.path().join("report.png");
+    let url = format!("file://{}", out.join("report.html").display());
+    let run = |extra: &[String]| {
+        let o = std::process::Command::new("timeout")
+            .arg("120")
+            .arg(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                &format!("--user-data-dir={}", profile.display()),
+            ])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("the browser runs");
+        assert!(
+            o.status.success(),
+            "{browser} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let dom = run(&["--dump-dom".to_string()]);
+    assert!(
+        dom.contains("<table>") && dom.contains("frob every=2 reuse"),
+        "{dom}"
+    );
+    assert_eq!(
+        dom.matches("<svg").count(),
+        2,
+        "both figures survive parsing"
+    );
+    assert!(
+        dom.contains("<polyline") || dom.contains("<path"),
+        "the curves are drawn"
+    );
+    run(&[
+        format!("--screenshot={}", shot.display()),
+        "--window-size=1200,2400".to_string(),
+    ]);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
     );
 }

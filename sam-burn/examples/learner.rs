@@ -26,7 +26,7 @@ use burn::train::{
     ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
 };
 use datasets::{ImageBatch, ImageBatcher, Normalization};
-use sam_burn::optim::{SharedRule, UniversalRule, UniversalSamConfig};
+use sam_burn::optim::{Scheduled, SharedRule, UniversalRule, UniversalSamConfig};
 use sam_core::presets::Preset;
 
 /// A 784-128-10 MLP that carries the sharpness rule.
@@ -37,7 +37,7 @@ struct Model<B: Backend> {
     act: Relu,
     /// Not a parameter: shared with the Learner's optimizer.
     #[module(skip)]
-    sam: Option<SharedRule<UniversalRule>>,
+    sam: Option<SharedRule<Scheduled<UniversalRule>>>,
 }
 
 impl<B: Backend> Model<B> {

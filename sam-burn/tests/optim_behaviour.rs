@@ -1,6 +1,7 @@
 //! Behaviour of the optimizers beyond the reference formulas: hand-computed
 //! perturbations, SSAM's mask size, reductions to the base step, state
-//! round trips, batch-norm statistics and typed errors. CPU backend (Flex).
+//! round trips, batch-norm statistics, perturbation schedules and typed
+//! errors. CPU backend (Flex).
 
 mod backends;
 mod problems;
@@ -17,8 +18,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use problems::{QuadraticData, QuadraticModel, loss_and_grads, tensor1, to_vec};
 use sam_burn::optim::{
-    AsamConfig, Decision, Guard, MethodConfig, NonFinite, OptimError, Pass, RunningStats,
-    SamConfig, SsamConfig, StepReport, UniversalSamConfig,
+    AsamConfig, Between, Decision, Guard, MethodConfig, NonFinite, OptimError, Pass, RunningStats,
+    SamConfig, Schedule, SsamConfig, StepReport, UniversalSamConfig,
 };
 use sam_core::SamError;
 use sam_core::presets::Preset;
@@ -347,7 +348,7 @@ fn record_round_trip_resumes_exactly() {
         if let MethodConfig::Universal(u) = &method
             && u.guard.max_ratio.is_some()
         {
-            assert_eq!(c.rule().guard_counts(), (3, 0));
+            assert_eq!(c.rule().inner().guard_counts(), (3, 0));
         }
         let resumed = run_steps(&mut c, &data, loaded, 2);
         assert_eq!(
@@ -471,7 +472,7 @@ fn learner_optimizer_records_the_shared_rule() {
         model = optim.step(0.1, model, out.grads);
     }
     let record = optim.to_record();
-    assert_eq!(record.1.step, 3, "three steps keyed the noise");
+    assert_eq!(record.1.0.step, 3, "three steps keyed the noise");
 
     let (fresh_rule, fresh_optim) = make();
     let _restored = fresh_optim.load_record(record);
@@ -498,7 +499,7 @@ fn combined_at(
         .grads
         .get::<<Ad as burn::tensor::backend::AutodiffBackend>::InnerBackend, 1>(model.w.id)
         .expect("w has a gradient");
-    (to_vec(g), out.report, optim.rule().guard_counts())
+    (to_vec(g), out.report, optim.rule().inner().guard_counts())
 }
 
 fn frob(lambda: f64, guard: Guard) -> MethodConfig {
@@ -589,5 +590,295 @@ fn non_finite_perturbed_loss_can_skip_the_sharpness_part() {
     // The base step from g0, bit for bit.
     assert_eq!(to_vec(model.w.val()), base);
     assert_eq!(optim.rule().step_count(), 1, "a skipped step still counts");
-    assert_eq!(optim.rule().guard_counts(), (0, 1));
+    assert_eq!(optim.rule().inner().guard_counts(), (0, 1));
+}
+
+fn every(k: u64, between: Between) -> Schedule {
+    Schedule::every(k, between).unwrap()
+}
+
+/// The methods with perturbed passes, on schedule `s`.
+fn scheduled_methods(s: Schedule) -> Vec<MethodConfig> {
+    vec![
+        MethodConfig::Sam(SamConfig::new().with_schedule(s)),
+        MethodConfig::Asam(AsamConfig::new().with_schedule(s)),
+        MethodConfig::Universal(
+            UniversalSamConfig::new(Preset::Frob)
+                .with_seed(3)
+                .with_schedule(s),
+        ),
+        MethodConfig::Universal(UniversalSamConfig::new(Preset::Det).with_schedule(s)),
+    ]
+}
+
+/// A 3-D quadratic with unequal curvatures, so gradients change direction
+/// from step to step.
+fn tilted_quadratic() -> QuadraticData<Ad> {
+    QuadraticData::<Ad>::new(
+        &[2.0, 0.5, 0.0, 0.5, 1.0, 0.3, 0.0, 0.3, 3.0],
+        &[0.1, -0.2, 0.3],
+        0.5,
+        &device(),
+    )
+}
+
+/// Steps plain SGD (no state, so any step can be replayed alone) and
+/// returns the passes of each step.
+fn passes_of_steps(
+    method: &MethodConfig,
+    data: &QuadraticData<Ad>,
+    mut model: QuadraticModel<Ad>,
+    steps: usize,
+) -> (QuadraticModel<Ad>, Vec<usize>) {
+    let mut optim = method
+        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+        .unwrap();
+    let mut passes = Vec::new();
+    for _ in 0..steps {
+        let calls = RefCell::new(0usize);
+        let (next, report) = optim
+            .step(0.05, model, |m: QuadraticModel<Ad>| {
+                *calls.borrow_mut() += 1;
+                let loss = data.loss(&m);
+                loss_and_grads(&m, loss)
+            })
+            .unwrap();
+        assert_eq!(report.passes, calls.into_inner(), "{method:?}");
+        passes.push(report.passes);
+        model = next;
+    }
+    (model, passes)
+}
+
+#[test]
+fn every_k_runs_the_perturbed_passes_on_one_step_in_k() {
+    let data = tilted_quadratic();
+    for method in scheduled_methods(every(3, Between::Base)) {
+        let full = method.passes_per_step();
+        let (_, passes) =
+            passes_of_steps(&method, &data, data.model(&[1.0, 1.0, 1.0], &device()), 7);
+        assert_eq!(passes, [full, 1, 1, full, 1, 1, full], "{method:?}");
+        assert!((method.mean_passes_per_step() - (full as f64 + 2.0) / 3.0).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn steps_between_are_exactly_base_steps() {
+    // After the perturbed step 0, steps 1 and 2 of every = 3 are SGD's
+    // steps from the same weights, bit for bit.
+    let data = tilted_quadratic();
+    let start = data.model(&[1.0, -1.0, 0.5], &device());
+    for method in scheduled_methods(every(3, Between::Base)) {
+        let (after_first, _) = passes_of_steps(&method, &data, start.clone(), 1);
+        let (scheduled, _) = passes_of_steps(&method, &data, start.clone(), 3);
+        let (base, _) = passes_of_steps(&MethodConfig::Base, &data, after_first, 2);
+        assert_eq!(
+            to_vec(scheduled.w.val()),
+            to_vec(base.w.val()),
+            "{method:?}"
+        );
+    }
+}
+
+#[test]
+fn reuse_adds_the_remembered_part_rescaled_to_the_clean_gradient() {
+    // SAM on L = 1/2 ||w||^2 from w0 = (3, 4): g0 = w0, ||g0|| = 5, the
+    // perturbed gradient is w0 (1 + 0.05 / 5), so the part is 0.01 w0.
+    // SGD (lr 0.1) moves to w1 = 0.899 w0; the reuse step's gradient is
+    // w1 + (||w1|| / 5) 0.01 w0 = w1 + 0.01 w1 (as ||w1|| / 5 = 0.899), and
+    // w2 = w1 - 0.1 * 1.01 w1. f32 arithmetic: 1e-6 is a few ulps.
+    let data = identity_quadratic();
+    let method = MethodConfig::Sam(SamConfig::new().with_schedule(every(2, Between::Reuse)));
+    let mut optim = method
+        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+        .unwrap();
+    let mut model = data.model(&[3.0, 4.0], &device());
+    let mut passes = Vec::new();
+    for _ in 0..2 {
+        let (next, report) = optim
+            .step(0.1, model, |m: QuadraticModel<Ad>| {
+                let loss = data.loss(&m);
+                loss_and_grads(&m, loss)
+            })
+            .unwrap();
+        passes.push(report.passes);
+        model = next;
+    }
+    assert_eq!(passes, [2, 1]);
+    let w1 = [3.0 * 0.899, 4.0 * 0.899];
+    assert_vec(
+        &to_vec(model.w.val()),
+        &[w1[0] * (1.0 - 0.101), w1[1] * (1.0 - 0.101)],
+        1e-6,
+    );
+    assert!(optim.rule().remembers_part());
+}
+
+#[test]
+fn reuse_step_matches_the_f64_reference() {
+    // The perturbed step's combined gradient g_k at w_k, then a reuse step
+    // at other weights w_t against `Schedule::reuse` in f64 from the
+    // same g0_t and part g_k - g0_k. Tolerance 1e-5: f32 sums of O(1)
+    // entries, and the norm ratio, each good to a few 1e-7.
+    let data = tilted_quadratic();
+    let schedule = every(2, Between::Reuse);
+    for method in scheduled_methods(schedule) {
+        let mut optim = method
+            .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+            .unwrap();
+        // One parameter id for both weights, as in training.
+        let id = data.model(&[0.0; 3], &device()).w.id;
+        let grad_at = |optim: &mut sam_burn::optim::MethodOptimizer<_, _, _>, w: &[f64]| {
+            let model = QuadraticModel {
+                w: Param::initialized(id, tensor1::<Ad>(w, &device()).require_grad()),
+            };
+            let out = optim
+                .gradients(&model, |m: QuadraticModel<Ad>| {
+                    let loss = data.loss(&m);
+                    loss_and_grads(&m, loss)
+                })
+                .unwrap();
+            let g = out
+                .grads
+                .get::<<Ad as burn::tensor::backend::AutodiffBackend>::InnerBackend, 1>(model.w.id)
+                .unwrap();
+            (to_vec(g), out.report.passes)
+        };
+        let (wk, wt) = ([1.0, -1.0, 0.5], [0.4, 0.2, -0.7]);
+        let (gk, passes_k) = grad_at(&mut optim, &wk);
+        let (gt, passes_t) = grad_at(&mut optim, &wt);
+        assert_eq!((passes_k > 1, passes_t), (true, 1), "{method:?}");
+        let clean = |w: &[f64]| grad_at_base(&data, w);
+        let (g0k, g0t) = (clean(&wk), clean(&wt));
+        let part: Vec<f64> = gk.iter().zip(&g0k).map(|(a, b)| a - b).collect();
+        let norm_k = g0k.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let expected = schedule.reuse(&g0t, &part, norm_k).unwrap();
+        assert_vec(&gt, &expected, 1e-5);
+        assert!(
+            part.iter().any(|p| p.abs() > 1e-3),
+            "{method:?}: the part must be visible for the test to mean anything"
+        );
+    }
+}
+
+/// The clean gradient at `w`.
+fn grad_at_base(data: &QuadraticData<Ad>, w: &[f64]) -> Vec<f64> {
+    let (g, report, _) = combined_at(&MethodConfig::Base, data, w);
+    assert_eq!(report.passes, 1);
+    g
+}
+
+#[test]
+fn schedules_with_zero_rho_or_lambda_are_exactly_the_base_optimizer() {
+    let data = tilted_quadratic();
+    let start = data.model(&[1.0, 1.0, 1.0], &device());
+    let momentum = || {
+        SgdConfig::new()
+            .with_momentum(Some(burn::optim::momentum::MomentumConfig {
+                momentum: 0.9,
+                dampening: 0.0,
+                nesterov: false,
+            }))
+            .init::<Ad, QuadraticModel<Ad>>()
+    };
+    let mut base = MethodConfig::Base.init(momentum()).unwrap();
+    let expected = to_vec(run_steps(&mut base, &data, start.clone(), 5).w.val());
+    for between in [Between::Base, Between::Reuse] {
+        let s = every(2, between);
+        for method in [
+            MethodConfig::Sam(SamConfig::new().with_rho(0.0).with_schedule(s)),
+            MethodConfig::Asam(AsamConfig::new().with_rho(0.0).with_schedule(s)),
+            MethodConfig::Universal(
+                UniversalSamConfig::new(Preset::Frob)
+                    .with_lambda(Some(0.0))
+                    .with_schedule(s),
+            ),
+        ] {
+            let mut optim = method.init(momentum()).unwrap();
+            let got = to_vec(run_steps(&mut optim, &data, start.clone(), 5).w.val());
+            assert_eq!(got, expected, "{method:?}");
+            assert!(!optim.rule().remembers_part());
+        }
+    }
+}
+
+#[test]
+fn scheduled_records_resume_exactly() {
+    // Interrupted after 3 steps: with every = 2 the 4th step is a reuse
+    // step that needs the part remembered at step 2 (only in the record).
+    let data = tilted_quadratic();
+    for s in [every(2, Between::Reuse), every(3, Between::Base)] {
+        for method in scheduled_methods(s) {
+            let start = data.model(&[1.0, 1.0, 1.0], &device());
+            let base = || SgdConfig::new().init::<Ad, QuadraticModel<Ad>>();
+            let mut a = method.init(base()).unwrap();
+            let straight = run_steps(&mut a, &data, start.clone(), 5);
+
+            let mut b = method.init(base()).unwrap();
+            let mid = run_steps(&mut b, &data, start, 3);
+            let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+            let optim_bytes = recorder.record(b.to_record(), ()).unwrap();
+            let mut c = method
+                .init(base())
+                .unwrap()
+                .load_record(recorder.load(optim_bytes, &device()).unwrap());
+            assert_eq!(c.rule().step_count(), 3);
+            assert_eq!(c.rule().perturbed_steps(), if s.every == 2 { 2 } else { 1 });
+            assert_eq!(c.rule().remembers_part(), s.reuses());
+            let resumed = run_steps(&mut c, &data, mid, 2);
+            assert_eq!(
+                to_vec(resumed.w.val()),
+                to_vec(straight.w.val()),
+                "{method:?} {s:?}: resume must equal the uninterrupted run bitwise"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_schedules_and_mismatched_parts_are_typed_errors() {
+    let zero = Schedule {
+        every: 0,
+        between: Between::Base,
+    };
+    let err = SamConfig::new()
+        .with_schedule(zero)
+        .init::<QuadraticModel<Ad>, Ad, _>(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OptimError::Core(SamError::InvalidParameter { name: "every", .. })
+        ),
+        "{err:?}"
+    );
+
+    // A part remembered for one model does not fit another one (new
+    // parameter ids): the reuse step fails and hands the model back.
+    let data = identity_quadratic();
+    let method = MethodConfig::Sam(SamConfig::new().with_schedule(every(2, Between::Reuse)));
+    let mut optim = method
+        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+        .unwrap();
+    let closure = |m: QuadraticModel<Ad>| {
+        let loss = data.loss(&m);
+        loss_and_grads(&m, loss)
+    };
+    optim
+        .step(0.1, data.model(&[3.0, 4.0], &device()), closure)
+        .unwrap();
+    let other = data.model(&[1.0, 2.0], &device());
+    let failure = optim.step(0.1, other, closure).unwrap_err();
+    assert!(
+        matches!(failure.error, OptimError::ScheduleMismatch(_)),
+        "{:?}",
+        failure.error
+    );
+    assert_eq!(to_vec(failure.model.w.val()), [1.0, 2.0]);
+    assert_eq!(
+        optim.rule().step_count(),
+        1,
+        "a failed step changes nothing"
+    );
 }

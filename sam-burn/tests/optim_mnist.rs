@@ -100,7 +100,7 @@ fn every_method_reduces_the_mnist_loss() {
         let mut optim = method.init(base).unwrap();
         let mut losses = Vec::with_capacity(STEPS);
         for batch in &batches {
-            if let Some(ssam) = optim.rule_mut().as_ssam_mut()
+            if let Some(ssam) = optim.rule_mut().inner_mut().as_ssam_mut()
                 && ssam.needs_refresh()
             {
                 // Fisher scores from 16 single-example gradients.

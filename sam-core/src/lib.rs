@@ -26,6 +26,8 @@
 //! - [`estimator`]: losses in, sharpness and coefficients out (directly or
 //!   streamed into a few buffers);
 //! - [`rules`]: SAM and ASAM perturbations, SSAM's Fisher mask;
+//! - [`guard`] and [`schedule`]: the stability guard of universal steps,
+//!   and perturbed passes on one step in `every` (LookSAM-style reuse);
 //! - [`problems`] and [`reference`](mod@reference): analytic problems with exact Hessians
 //!   and f64 reference steps of every method.
 //!
@@ -80,6 +82,7 @@ pub mod reference;
 pub mod rng;
 pub mod rules;
 pub mod sampler;
+pub mod schedule;
 
 pub use error::{Result, SamError};
 pub use estimator::{Coefficients, Estimate, Estimator, Scaling, Stream, StreamResult};

@@ -332,7 +332,7 @@ fn install_mask<B, M, O>(
             Tensor::<B, 1>::from_data(TensorData::new(values, [n]), device),
         );
     }
-    if let Some(ssam) = optim.rule_mut().as_ssam_mut() {
+    if let Some(ssam) = optim.rule_mut().inner_mut().as_ssam_mut() {
         ssam.set_mask(map);
     }
 }

@@ -3,7 +3,7 @@
 use burn::tensor::backend::Backend;
 
 use super::HessianError;
-use super::hvp::HessianOperator;
+use super::operator::HessianOperator;
 use super::vector::ParamVector;
 
 /// Largest dimension [`dense_hessian`] accepts (`dim^2` host values, `dim` HVPs).

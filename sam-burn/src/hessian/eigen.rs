@@ -4,7 +4,7 @@
 use burn::tensor::backend::Backend;
 
 use super::HessianError;
-use super::hvp::HessianOperator;
+use super::operator::HessianOperator;
 use super::rng::derive_seed;
 use super::stats::finite;
 use super::tridiag::tridiagonal_eigen;

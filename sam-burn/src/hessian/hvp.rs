@@ -1,5 +1,5 @@
-//! Exact Hessian-vector products by double backward, the finite-difference
-//! fallback, and the [`Hessian`] object that owns (model, loss, data).
+//! Exact Hessian-vector products by double backward, and the [`Hessian`]
+//! object that owns (model, loss, data) with its methods.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use burn::tensor::{Int, Tensor};
 
 use super::HessianError;
 use super::error::catch_backend_panic;
+use super::operator::{HessianOperator, Restricted, check_layout};
 use super::vector::{ParamGroup, ParamLayout, ParamVector};
 
 /// The backend the loss is evaluated on for an exact HVP: autodiff nested
@@ -35,52 +36,6 @@ pub fn lift_int<AB: AutodiffBackend, const D: usize>(
     tensor: Tensor<AB::InnerBackend, D, Int>,
 ) -> Tensor<HvpBackend<AB>, D, Int> {
     Tensor::from_inner(Tensor::from_inner(tensor))
-}
-
-/// A symmetric linear operator on parameter space: what every estimator
-/// (trace, Frobenius norm, eigenvalues, SLQ) needs.
-///
-/// Implemented by [`Hessian`] (exact, double backward), [`FiniteDifferenceHessian`]
-/// and [`Restricted`] (a parameter group's diagonal block).
-pub trait HessianOperator<B: Backend> {
-    /// Layout of the vectors the operator acts on.
-    fn layout(&self) -> &Arc<ParamLayout>;
-
-    /// Device of the vectors.
-    fn device(&self) -> B::Device;
-
-    /// The product `H v`.
-    fn apply(&self, v: &ParamVector<B>) -> Result<ParamVector<B>, HessianError>;
-
-    /// Dimension of the subspace the operator acts on (the group's size for a
-    /// restricted operator): probes are scaled by it.
-    fn dim(&self) -> usize {
-        self.layout().dim()
-    }
-
-    /// Projects a vector onto that subspace (identity by default).
-    fn project(&self, v: ParamVector<B>) -> ParamVector<B> {
-        v
-    }
-}
-
-fn check_layout<B: Backend>(
-    layout: &Arc<ParamLayout>,
-    v: &ParamVector<B>,
-) -> Result<(), HessianError> {
-    if Arc::ptr_eq(layout, v.layout()) || layout.is_compatible(v.layout()) {
-        Ok(())
-    } else {
-        Err(HessianError::LayoutMismatch {
-            reason: format!(
-                "vector has {} parameters ({} coordinates), the model {} ({}), or their ids differ",
-                v.layout().num_params(),
-                v.dim(),
-                layout.num_params(),
-                layout.dim()
-            ),
-        })
-    }
 }
 
 /// Collects the gradients of the layout's parameters, flattened, by id.
@@ -329,7 +284,7 @@ where
     gradient_with_layout(model, &loss, batch, &layout, &device)
 }
 
-fn gradient_with_layout<AB, M, D, F>(
+pub(super) fn gradient_with_layout<AB, M, D, F>(
     model: &M,
     loss: &F,
     batch: &D,
@@ -355,7 +310,9 @@ where
 }
 
 /// Normalises `(batch, size)` pairs into weights `size / total`.
-fn weigh<D>(batches: impl IntoIterator<Item = (D, usize)>) -> Result<Vec<(D, f64)>, HessianError> {
+pub(super) fn weigh<D>(
+    batches: impl IntoIterator<Item = (D, usize)>,
+) -> Result<Vec<(D, f64)>, HessianError> {
     let batches: Vec<(D, usize)> = batches.into_iter().filter(|(_, n)| *n > 0).collect();
     let total: usize = batches.iter().map(|(_, n)| n).sum();
     if total == 0 {
@@ -496,212 +453,5 @@ where
         v: &ParamVector<AB::InnerBackend>,
     ) -> Result<ParamVector<AB::InnerBackend>, HessianError> {
         self.hvp(v)
-    }
-}
-
-/// The diagonal block `H_gg` of a parameter group `g`, acting on the group's
-/// coordinates (zero elsewhere): per-layer trace and eigenvalues.
-pub struct Restricted<'a, B: Backend, O: HessianOperator<B>> {
-    op: &'a O,
-    mask: Tensor<B, 1>,
-    dim: usize,
-}
-
-impl<'a, B: Backend, O: HessianOperator<B>> Restricted<'a, B, O> {
-    /// Restricts `op` to `group` (a group of `op`'s layout).
-    pub fn new(op: &'a O, group: &ParamGroup) -> Self {
-        let mask = op.layout().mask(group);
-        let n = mask.len();
-        let mask = Tensor::from_data(burn::tensor::TensorData::new(mask, [n]), &op.device());
-        Self {
-            op,
-            mask,
-            dim: group.dim(),
-        }
-    }
-}
-
-impl<B: Backend, O: HessianOperator<B>> HessianOperator<B> for Restricted<'_, B, O> {
-    fn layout(&self) -> &Arc<ParamLayout> {
-        self.op.layout()
-    }
-
-    fn device(&self) -> B::Device {
-        self.op.device()
-    }
-
-    fn apply(&self, v: &ParamVector<B>) -> Result<ParamVector<B>, HessianError> {
-        Ok(self.op.apply(&v.masked(&self.mask))?.masked(&self.mask))
-    }
-
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn project(&self, v: ParamVector<B>) -> ParamVector<B> {
-        v.masked(&self.mask)
-    }
-}
-
-/// Adds `scale * delta` to the layout's parameters, as fresh leaves.
-struct Perturb<'a, B: Backend> {
-    layout: &'a ParamLayout,
-    delta: &'a Tensor<B, 1>,
-    scale: f64,
-}
-
-impl<AB: AutodiffBackend> ModuleMapper<AB> for Perturb<'_, AB::InnerBackend> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<AB, D>>) -> Param<Tensor<AB, D>> {
-        let (id, tensor, mapper) = param.consume();
-        let tensor = match self.layout.find(id) {
-            Some(p) if tensor.is_require_grad() => {
-                let step = self
-                    .delta
-                    .clone()
-                    .narrow(0, p.offset, p.len)
-                    .mul_scalar(self.scale)
-                    .reshape(tensor.dims());
-                Tensor::from_inner(tensor.inner() + step).require_grad()
-            }
-            _ => tensor,
-        };
-        Param::from_mapped_value(id, tensor, mapper)
-    }
-}
-
-/// Configuration of the finite-difference product.
-#[derive(burn::config::Config, Debug)]
-pub struct FiniteDifferenceConfig {
-    /// Length of the step along `v / ||v||` (central differences).
-    ///
-    /// The truncation error is `O(eps^2)` for smooth losses and the rounding
-    /// error `O(precision / eps)`: `1e-3` suits `f32`.
-    #[config(default = 1e-3)]
-    pub eps: f64,
-}
-
-/// The finite-difference fallback
-/// `H v ~ ||v|| (g(w + eps v/||v||) - g(w - eps v/||v||)) / (2 eps)`,
-/// for models that contain operations Burn cannot differentiate twice.
-///
-/// It needs only first derivatives (one backward pass on `AB` per side), but
-/// it is an approximation: with ReLU (or max-pooling) a step of length `eps`
-/// crosses activation kinks, where the gradient jumps, and the product is
-/// then wrong by orders of magnitude rather than by `O(eps^2)`. Prefer the
-/// exact [`Hessian`] whenever the model is built from twice-differentiable
-/// operations.
-pub struct FiniteDifferenceHessian<AB, M, D, F>
-where
-    AB: AutodiffBackend,
-    M: AutodiffModule<AB>,
-{
-    model: M,
-    loss: F,
-    batches: Vec<(D, f64)>,
-    layout: Arc<ParamLayout>,
-    device: AB::Device,
-    eps: f64,
-}
-
-impl<AB, M, D, F> FiniteDifferenceHessian<AB, M, D, F>
-where
-    AB: AutodiffBackend,
-    M: AutodiffModule<AB>,
-    F: Fn(&M, &D) -> Tensor<AB, 1>,
-{
-    /// Central differences of the gradient of `loss` (on the training
-    /// backend `AB`) over size-weighted batches.
-    pub fn from_batches(
-        model: &M,
-        loss: F,
-        batches: impl IntoIterator<Item = (D, usize)>,
-        config: &FiniteDifferenceConfig,
-    ) -> Result<Self, HessianError> {
-        if !(config.eps.is_finite() && config.eps > 0.0) {
-            return Err(HessianError::InvalidConfig(format!(
-                "finite-difference eps must be positive, got {}",
-                config.eps
-            )));
-        }
-        let layout = Arc::new(ParamLayout::from_module(model));
-        if layout.dim() == 0 {
-            return Err(HessianError::NoParameters);
-        }
-        let device = model
-            .devices()
-            .into_iter()
-            .next()
-            .ok_or(HessianError::NoParameters)?;
-        Ok(Self {
-            model: model.clone(),
-            loss,
-            batches: weigh(batches)?,
-            layout,
-            device,
-            eps: config.eps,
-        })
-    }
-
-    /// One batch.
-    pub fn new(
-        model: &M,
-        loss: F,
-        batch: D,
-        config: &FiniteDifferenceConfig,
-    ) -> Result<Self, HessianError> {
-        Self::from_batches(model, loss, [(batch, 1)], config)
-    }
-}
-
-impl<AB, M, D, F> HessianOperator<AB::InnerBackend> for FiniteDifferenceHessian<AB, M, D, F>
-where
-    AB: AutodiffBackend,
-    M: AutodiffModule<AB>,
-    F: Fn(&M, &D) -> Tensor<AB, 1>,
-{
-    fn layout(&self) -> &Arc<ParamLayout> {
-        &self.layout
-    }
-
-    fn device(&self) -> AB::Device {
-        self.device.clone()
-    }
-
-    fn apply(
-        &self,
-        v: &ParamVector<AB::InnerBackend>,
-    ) -> Result<ParamVector<AB::InnerBackend>, HessianError> {
-        check_layout(&self.layout, v)?;
-        let norm = v.norm();
-        if !norm.is_finite() {
-            return Err(HessianError::NonFinite {
-                context: "finite-difference direction".into(),
-            });
-        }
-        if norm == 0.0 {
-            return Ok(ParamVector::zeros(self.layout.clone(), &self.device));
-        }
-        let h = self.eps / norm;
-        let mut total: Option<Tensor<AB::InnerBackend, 1>> = None;
-        for (batch, weight) in &self.batches {
-            let side = |scale: f64| {
-                let mut perturb = Perturb {
-                    layout: &self.layout,
-                    delta: v.tensor(),
-                    scale,
-                };
-                let model = self.model.clone().map(&mut perturb);
-                gradient_with_layout(&model, &self.loss, batch, &self.layout, &self.device)
-            };
-            let plus = side(h)?.into_tensor();
-            let minus = side(-h)?.into_tensor();
-            let hv = (plus - minus).mul_scalar(weight / (2.0 * h));
-            total = Some(match total {
-                Some(t) => t + hv,
-                None => hv,
-            });
-        }
-        let total = total.ok_or(HessianError::NoData)?;
-        ParamVector::from_tensor(self.layout.clone(), total)
     }
 }

@@ -21,9 +21,10 @@
 //!
 //! # Pieces
 //! - [`ParamLayout`], [`ParamVector`], [`ParamGroup`]: the parameter space.
-//! - [`hvp`], [`Hessian`] (one batch or size-weighted batches),
-//!   [`FiniteDifferenceHessian`] (fallback), [`Restricted`] (a group's block):
-//!   all implement [`HessianOperator`].
+//! - [`HessianOperator`] and [`Restricted`] (a group's block), in
+//!   `operator.rs`; [`hvp`] and [`Hessian`] (one batch or size-weighted
+//!   batches, exact), in `hvp.rs`; [`FiniteDifferenceHessian`] (fallback),
+//!   in `finite_difference.rs`: all implement [`HessianOperator`].
 //! - Estimators over any [`HessianOperator`]: [`hutchinson_trace`],
 //!   [`frobenius_norm`], [`power_iteration`], [`lanczos`], [`slq`],
 //!   [`slq_log_det`], and [`dense_hessian`] for tiny models.
@@ -34,7 +35,9 @@
 mod dense;
 mod eigen;
 mod error;
+mod finite_difference;
 mod hvp;
+mod operator;
 mod rng;
 mod slq;
 mod stats;
@@ -47,10 +50,9 @@ pub use eigen::{
     Eigenpairs, LanczosConfig, PowerIterationConfig, Spectrum, lanczos, power_iteration,
 };
 pub use error::HessianError;
-pub use hvp::{
-    FiniteDifferenceConfig, FiniteDifferenceHessian, Hessian, HessianOperator, HvpBackend,
-    HvpModule, Restricted, gradient, hvp, lift, lift_int,
-};
+pub use finite_difference::{FiniteDifferenceConfig, FiniteDifferenceHessian};
+pub use hvp::{Hessian, HvpBackend, HvpModule, gradient, hvp, lift, lift_int};
+pub use operator::{HessianOperator, Restricted};
 pub use slq::{LogDetEstimate, SlqConfig, SpectralDensity, slq, slq_log_det};
 pub use trace::{
     FrobeniusEstimate, HutchinsonConfig, TraceEstimate, frobenius_norm, hutchinson_trace,

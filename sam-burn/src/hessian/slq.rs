@@ -13,7 +13,7 @@ use burn::tensor::backend::Backend;
 
 use super::HessianError;
 use super::eigen::krylov;
-use super::hvp::HessianOperator;
+use super::operator::HessianOperator;
 use super::rng::derive_seed;
 use super::stats::{Running, check_probes, finite};
 use super::tridiag::tridiagonal_eigen;

@@ -3,7 +3,7 @@
 use burn::tensor::backend::Backend;
 
 use super::HessianError;
-use super::hvp::HessianOperator;
+use super::operator::HessianOperator;
 use super::rng::derive_seed;
 use super::stats::{Running, check_probes, finite};
 use super::vector::{ParamVector, Probe};

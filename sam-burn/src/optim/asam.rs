@@ -6,11 +6,13 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
+use sam_core::schedule::Schedule;
 
 use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule};
 use super::error::{OptimError, check_radius};
 use super::params::{Flat, RunningStats, flatten_values};
 use super::sam::{AscentDirection, NormValue, ascent_step};
+use super::schedule::Scheduled;
 
 /// Configuration of [`Asam`]; defaults are the reference settings.
 #[derive(Config, Debug)]
@@ -27,13 +29,19 @@ pub struct AsamConfig {
     pub running_stats: RunningStats,
     /// Clipping of the final gradient (per tensor, Burn's semantics).
     pub grad_clipping: Option<GradientClippingConfig>,
+    /// On which steps the perturbed passes run (default
+    /// `Schedule::EVERY_STEP`: all of them, the method as published); see
+    /// [`Scheduled`].
+    #[config(default = "Schedule::EVERY_STEP")]
+    pub schedule: Schedule,
 }
 
 /// ASAM wrapping a base optimizer `O`.
-pub type Asam<M, B, O> = SharpnessAware<M, B, AsamRule, O>;
+pub type Asam<M, B, O> = SharpnessAware<M, B, Scheduled<AsamRule>, O>;
 
 impl AsamConfig {
-    /// Validates the configuration and builds the rule.
+    /// Validates the configuration and builds the rule of a perturbed step
+    /// ([`init`](Self::init) wraps it in the configured schedule).
     pub fn rule(&self) -> Result<AsamRule, OptimError> {
         check_radius("rho", self.rho)?;
         check_radius("eta", self.eta)?;
@@ -53,7 +61,10 @@ impl AsamConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(self.rule()?, base))
+        Ok(SharpnessAware::new(
+            Scheduled::new(self.rule()?, self.schedule)?,
+            base,
+        ))
     }
 }
 
@@ -121,6 +132,10 @@ impl<B: AutodiffBackend> SharpnessRule<B> for AsamRule {
         )?;
         self.step += 1;
         Ok(out)
+    }
+
+    fn clipping(&self) -> Option<&GradientClippingConfig> {
+        self.clipping.as_ref()
     }
 
     fn to_record(&self) -> u64 {

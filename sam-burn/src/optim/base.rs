@@ -72,6 +72,21 @@ pub struct StepReport<T> {
     pub output: T,
 }
 
+impl<T> StepReport<T> {
+    /// The report of a step that took the base optimizer's step on the
+    /// clean pass alone (one pass, no perturbed losses or sharpness).
+    pub fn clean(loss: f64, output: T) -> Self {
+        Self {
+            loss,
+            perturbed_losses: Vec::new(),
+            sharpness: None,
+            passes: 1,
+            guard: None,
+            output,
+        }
+    }
+}
+
 /// A sharpness-aware rule: from a model and a closure, the gradient to hand
 /// to a base optimizer. One implementation per method ([`UniversalRule`],
 /// [`SamRule`], [`AsamRule`], [`SsamRule`]).
@@ -97,6 +112,13 @@ pub trait SharpnessRule<B: AutodiffBackend>: Clone + Send {
         M: AutodiffModule<B>,
         F: FnMut(M) -> P,
         P: PassOutput;
+
+    /// The clipping the rule applies to its final gradient; a
+    /// [`Scheduled`](super::schedule::Scheduled) rule applies it on the
+    /// steps between perturbed ones too. `None` by default.
+    fn clipping(&self) -> Option<&GradientClippingConfig> {
+        None
+    }
 
     /// The state as a record.
     fn to_record(&self) -> Self::Record;

@@ -39,6 +39,10 @@ pub enum OptimError {
     /// The SSAM mask does not cover the model's parameters.
     #[error("the SSAM mask does not match the model: {0}")]
     MaskMismatch(String),
+    /// The sharpness part a schedule remembered for its reuse steps does
+    /// not match the model's parameters.
+    #[error("the remembered sharpness part does not match the model: {0}")]
+    ScheduleMismatch(String),
 }
 
 /// A pass of a sharpness-aware step, for error messages and reports.

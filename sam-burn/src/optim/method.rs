@@ -3,16 +3,19 @@
 use hashbrown::HashMap;
 
 use burn::config::Config;
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, ParamId};
 use burn::optim::Optimizer;
 use burn::record::Record;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
+use sam_core::schedule::Schedule;
 
 use super::asam::{AsamConfig, AsamRule};
 use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport};
 use super::error::{OptimError, Pass, check_finite};
 use super::sam::{SamConfig, SamRule};
+use super::schedule::Scheduled;
 use super::ssam::{SsamConfig, SsamRule};
 use super::universal::{UniversalRecord, UniversalRule, UniversalSamConfig};
 
@@ -31,11 +34,13 @@ pub enum MethodConfig {
     Universal(UniversalSamConfig),
 }
 
-/// An optimizer whose method is chosen at run time.
-pub type MethodOptimizer<M, B, O> = SharpnessAware<M, B, MethodRule<B>, O>;
+/// An optimizer whose method is chosen at run time, on the method's
+/// schedule.
+pub type MethodOptimizer<M, B, O> = SharpnessAware<M, B, Scheduled<MethodRule<B>>, O>;
 
 impl MethodConfig {
-    /// Validates the configuration and builds the rule.
+    /// Validates the configuration and builds the rule of a perturbed step
+    /// ([`init`](Self::init) wraps it in the method's schedule).
     pub fn rule<B: AutodiffBackend>(&self) -> Result<MethodRule<B>, OptimError> {
         Ok(match self {
             MethodConfig::Base => MethodRule::Base { step: 0 },
@@ -53,10 +58,31 @@ impl MethodConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(self.rule()?, base))
+        Ok(SharpnessAware::new(
+            Scheduled::new(self.rule()?, self.schedule())?,
+            base,
+        ))
     }
 
-    /// Forward-backward passes per step.
+    /// The method's perturbation schedule (every step for the base
+    /// optimizer, which has no perturbed passes).
+    pub fn schedule(&self) -> Schedule {
+        match self {
+            MethodConfig::Base => Schedule::EVERY_STEP,
+            MethodConfig::Sam(c) => c.schedule,
+            MethodConfig::Asam(c) => c.schedule,
+            MethodConfig::Ssam(c) => c.schedule,
+            MethodConfig::Universal(c) => c.schedule,
+        }
+    }
+
+    /// Forward-backward passes on the mean step, with the schedule's
+    /// unperturbed steps counted (Frob-SAM every 5th step: 1.4).
+    pub fn mean_passes_per_step(&self) -> f64 {
+        self.schedule().mean_passes(self.passes_per_step())
+    }
+
+    /// Forward-backward passes of a perturbed step.
     pub fn passes_per_step(&self) -> usize {
         match self {
             MethodConfig::Base => 1,
@@ -166,20 +192,23 @@ impl<B: AutodiffBackend> SharpnessRule<B> for MethodRule<B> {
                 *step += 1;
                 Ok(SharpnessGradients {
                     grads,
-                    report: StepReport {
-                        loss,
-                        perturbed_losses: Vec::new(),
-                        sharpness: None,
-                        passes: 1,
-                        guard: None,
-                        output,
-                    },
+                    report: StepReport::clean(loss, output),
                 })
             }
             MethodRule::Sam(r) => SharpnessRule::<B>::gradients(r, model, closure),
             MethodRule::Asam(r) => SharpnessRule::<B>::gradients(r, model, closure),
             MethodRule::Ssam(r) => r.gradients(model, closure),
             MethodRule::Universal(r) => SharpnessRule::<B>::gradients(r, model, closure),
+        }
+    }
+
+    fn clipping(&self) -> Option<&GradientClippingConfig> {
+        match self {
+            MethodRule::Base { .. } => None,
+            MethodRule::Sam(r) => SharpnessRule::<B>::clipping(r),
+            MethodRule::Asam(r) => SharpnessRule::<B>::clipping(r),
+            MethodRule::Ssam(r) => r.clipping(),
+            MethodRule::Universal(r) => SharpnessRule::<B>::clipping(r),
         }
     }
 

@@ -3,8 +3,10 @@
 //! One file per method: [`universal`] (Trace-, Frob-, Det-SAM, spectral
 //! moments, user-defined measures), [`sam`], [`asam`], [`ssam`]. Each has a
 //! `#[derive(Config)]` config whose defaults are the reference settings (the
-//! universal class adds an optional stability [`guard`]) and
-//! an `init(base)` that wraps any Burn [`Optimizer`](burn::optim::Optimizer).
+//! universal class adds an optional stability [`guard`]), a
+//! [`schedule`] (perturbed passes on one step in `every`, plain or
+//! LookSAM-style steps between) and an `init(base)` that wraps any Burn
+//! [`Optimizer`](burn::optim::Optimizer).
 //! [`base`] holds what they share: the closure contract ([`PassOutput`]),
 //! the [`SharpnessRule`] trait, the [`SharpnessAware`] wrapper and the
 //! Learner integration ([`SharedRule`], [`LearnerOptimizer`]); [`method`]
@@ -18,6 +20,7 @@ pub mod method;
 mod noise;
 mod params;
 pub mod sam;
+pub mod schedule;
 pub mod ssam;
 pub mod universal;
 
@@ -32,5 +35,7 @@ pub use method::{MethodConfig, MethodOptimizer, MethodRecord, MethodRule};
 pub use params::RunningStats;
 pub use sam::{Sam, SamConfig, SamRule};
 pub use sam_core::guard::{Decision, Guard, NonFinite};
+pub use sam_core::schedule::{Between, Schedule};
+pub use schedule::{ScheduleRecord, Scheduled};
 pub use ssam::{Ssam, SsamConfig, SsamRecord, SsamRule};
 pub use universal::{UniversalRecord, UniversalRule, UniversalSam, UniversalSamConfig};

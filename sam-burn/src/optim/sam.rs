@@ -6,6 +6,7 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
+use sam_core::schedule::Schedule;
 
 use super::base::{
     PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
@@ -14,6 +15,7 @@ use super::error::{OptimError, Pass, check_finite, check_radius};
 use super::params::{
     Flat, ParamList, RunningStats, flatten_gradients, flatten_like, perturbed_module,
 };
+use super::schedule::Scheduled;
 
 /// Configuration of [`Sam`]; defaults are the reference settings.
 #[derive(Config, Debug)]
@@ -26,13 +28,19 @@ pub struct SamConfig {
     pub running_stats: RunningStats,
     /// Clipping of the final gradient (per tensor, Burn's semantics).
     pub grad_clipping: Option<GradientClippingConfig>,
+    /// On which steps the perturbed passes run (default
+    /// `Schedule::EVERY_STEP`: all of them, the method as published); see
+    /// [`Scheduled`].
+    #[config(default = "Schedule::EVERY_STEP")]
+    pub schedule: Schedule,
 }
 
 /// SAM wrapping a base optimizer `O`.
-pub type Sam<M, B, O> = SharpnessAware<M, B, SamRule, O>;
+pub type Sam<M, B, O> = SharpnessAware<M, B, Scheduled<SamRule>, O>;
 
 impl SamConfig {
-    /// Validates the configuration and builds the rule.
+    /// Validates the configuration and builds the rule of a perturbed step
+    /// ([`init`](Self::init) wraps it in the configured schedule).
     pub fn rule(&self) -> Result<SamRule, OptimError> {
         check_radius("rho", self.rho)?;
         Ok(SamRule {
@@ -50,7 +58,10 @@ impl SamConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(self.rule()?, base))
+        Ok(SharpnessAware::new(
+            Scheduled::new(self.rule()?, self.schedule)?,
+            base,
+        ))
     }
 }
 
@@ -94,14 +105,7 @@ where
     if rho == 0.0 {
         return Ok(SharpnessGradients {
             grads: finish::<B>(&list, g0, clipping),
-            report: StepReport {
-                loss: l0,
-                perturbed_losses: Vec::new(),
-                sharpness: None,
-                passes: 1,
-                guard: None,
-                output,
-            },
+            report: StepReport::clean(l0, output),
         });
     }
     let AscentDirection { step, norm } = direction(&list, &g0)?;
@@ -173,6 +177,10 @@ impl<B: AutodiffBackend> SharpnessRule<B> for SamRule {
         )?;
         self.step += 1;
         Ok(out)
+    }
+
+    fn clipping(&self) -> Option<&GradientClippingConfig> {
+        self.clipping.as_ref()
     }
 
     fn to_record(&self) -> u64 {

@@ -14,11 +14,13 @@ use burn::module::{AutodiffModule, ParamId};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
+use sam_core::schedule::Schedule;
 
 use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule};
 use super::error::{OptimError, check_radius};
 use super::params::{Flat, RunningStats, flatten_gradients, flatten_like};
 use super::sam::{AscentDirection, NormValue, ascent_step};
+use super::schedule::Scheduled;
 
 /// Configuration of [`Ssam`]; defaults are the reference settings.
 #[derive(Config, Debug)]
@@ -33,7 +35,9 @@ pub struct SsamConfig {
     #[config(default = 16)]
     pub fisher_samples: usize,
     /// Steps between mask refreshes as reported by `needs_refresh`; set it
-    /// to the number of batches per epoch for the reference schedule.
+    /// to the number of batches per epoch for the reference schedule
+    /// (under a `schedule` that perturbs one step in k, the rule counts
+    /// perturbed steps only: divide by k).
     /// 0 means "only when no mask exists".
     #[config(default = 0)]
     pub refresh_every: u64,
@@ -42,13 +46,20 @@ pub struct SsamConfig {
     pub running_stats: RunningStats,
     /// Clipping of the final gradient (per tensor, Burn's semantics).
     pub grad_clipping: Option<GradientClippingConfig>,
+    /// On which steps the perturbed passes run (default
+    /// `Schedule::EVERY_STEP`: all of them, the method as published); see
+    /// [`Scheduled`].
+    #[config(default = "Schedule::EVERY_STEP")]
+    pub schedule: Schedule,
 }
 
 /// SSAM wrapping a base optimizer `O`.
-pub type Ssam<M, B, O> = SharpnessAware<M, B, SsamRule<B>, O>;
+pub type Ssam<M, B, O> = SharpnessAware<M, B, Scheduled<SsamRule<B>>, O>;
 
 impl SsamConfig {
-    /// Validates the configuration and builds the rule (without a mask).
+    /// Validates the configuration and builds the rule of a perturbed step
+    /// (without a mask; [`init`](Self::init) wraps it in the configured
+    /// schedule).
     pub fn rule<B: AutodiffBackend>(&self) -> Result<SsamRule<B>, OptimError> {
         check_radius("rho", self.rho)?;
         if !(self.sparsity.is_finite() && (0.0..1.0).contains(&self.sparsity)) {
@@ -81,7 +92,10 @@ impl SsamConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(self.rule()?, base))
+        Ok(SharpnessAware::new(
+            Scheduled::new(self.rule()?, self.schedule)?,
+            base,
+        ))
     }
 }
 
@@ -235,6 +249,10 @@ impl<B: AutodiffBackend> SharpnessRule<B> for SsamRule<B> {
         )?;
         self.step += 1;
         Ok(out)
+    }
+
+    fn clipping(&self) -> Option<&GradientClippingConfig> {
+        self.clipping.as_ref()
     }
 
     fn to_record(&self) -> SsamRecord<B> {

@@ -8,7 +8,7 @@
 //! accumulates the gradients as they come, so no per-sample gradient is
 //! kept: Trace needs one parameter-sized buffer, Frob and Det two, a
 //! k-function vector measure k + 1, plus one holding `g0` for the stability
-//! [`guard`](super::guard), which measures the sharpness part `g - g0`
+//! [`guard`], which measures the sharpness part `g - g0`
 //! against `g0` on every step (its report feeds the training logs) and
 //! bounds it when configured.
 
@@ -25,6 +25,7 @@ use sam_core::guard::{Decision, Guard, NonFinite};
 use sam_core::measure::Measure;
 use sam_core::presets::Preset;
 use sam_core::sampler::Sampler;
+use sam_core::schedule::Schedule;
 
 use super::base::{
     PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
@@ -35,6 +36,7 @@ use super::noise::NoiseSpec;
 use super::params::{
     Flat, RunningStats, flatten_gradients, flatten_like, perturbed_module, trainable_sizes,
 };
+use super::schedule::Scheduled;
 
 /// Configuration of [`UniversalSam`]. Unset hyperparameters take the
 /// reference values of the chosen preset
@@ -76,13 +78,19 @@ pub struct UniversalSamConfig {
     /// diverging at learning rates where SGD trains (see the README).
     #[config(default = "Guard::OFF")]
     pub guard: Guard,
+    /// On which steps the perturbed passes run (default
+    /// `Schedule::EVERY_STEP`: all of them, the method as published); see
+    /// [`Scheduled`].
+    #[config(default = "Schedule::EVERY_STEP")]
+    pub schedule: Schedule,
 }
 
 /// Universal SAM wrapping a base optimizer `O`.
-pub type UniversalSam<M, B, O> = SharpnessAware<M, B, UniversalRule, O>;
+pub type UniversalSam<M, B, O> = SharpnessAware<M, B, Scheduled<UniversalRule>, O>;
 
 impl UniversalSamConfig {
-    /// Validates the configuration and builds the rule.
+    /// Validates the configuration and builds the rule of a perturbed step
+    /// ([`init`](Self::init) wraps it in the configured schedule).
     pub fn rule(&self) -> Result<UniversalRule, OptimError> {
         let measure: Arc<dyn Measure> = Arc::from(match self.sampler {
             Some(sampler) => self.preset.measure_with_sampler(sampler)?,
@@ -134,7 +142,10 @@ impl UniversalSamConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(self.rule()?, base))
+        Ok(SharpnessAware::new(
+            Scheduled::new(self.rule()?, self.schedule)?,
+            base,
+        ))
     }
 }
 
@@ -262,14 +273,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             self.step += 1;
             return Ok(SharpnessGradients {
                 grads: finish::<B>(&list, g0, clipping),
-                report: StepReport {
-                    loss: l0,
-                    perturbed_losses: Vec::new(),
-                    sharpness: None,
-                    passes: 1,
-                    guard: None,
-                    output,
-                },
+                report: StepReport::clean(l0, output),
             });
         }
         // The clean gradient, kept apart for the guard's `g - g0` (one
@@ -403,6 +407,10 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
                 output,
             },
         })
+    }
+
+    fn clipping(&self) -> Option<&GradientClippingConfig> {
+        self.clipping.as_ref()
     }
 
     fn to_record(&self) -> UniversalRecord {
