@@ -20,11 +20,12 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
+use sam_burn::optim::MethodConfig;
 
 use crate::backend::{BackendKind, BackendTask, dispatch};
 use crate::config::{BaseSettings, OptimizerSettings};
 use crate::models::{ModelConfig, ModelKind};
-use crate::optimizer::{BaseOptimizer, method_config};
+use crate::optimizer::BaseOptimizer;
 use crate::train::RunError;
 
 /// What to measure.
@@ -136,7 +137,7 @@ impl BackendTask for StepsTask {
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let mut runs = Vec::with_capacity(o.methods.len());
         for method in &o.methods {
-            let config = method_config(&settings(method), 7)?;
+            let config = MethodConfig::try_from(&settings(method))?.with_seed(7);
             B::seed(&device, 7);
             let model =
                 ModelConfig::new(o.model, classes, channels, size).init::<Autodiff<B>>(&device)?;
@@ -159,7 +160,7 @@ impl BackendTask for StepsTask {
                 let model = slot.take().expect("the model is put back after each step");
                 let t0 = Instant::now();
                 let (next, report) = optim
-                    .step(0.01, model, |m: crate::models::Model<Autodiff<B>>| {
+                    .step(0.01, model, |m: crate::models::Model<Autodiff<B>>, _| {
                         let loss = loss_fn.forward(m.forward(images.clone()), targets.clone());
                         // Reading the loss synchronises the device, so the
                         // clock measures finished work.
@@ -342,10 +343,8 @@ pub struct FrobeniusTiming {
     pub probes: usize,
     /// Seconds in all.
     pub seconds: f64,
-    /// `||H||_F`.
-    pub value: f64,
-    /// Its standard error.
-    pub std_error: f64,
+    /// `||H||_F`, with its standard error.
+    pub frobenius: sam_burn::hessian::Estimate,
 }
 
 struct HvpTask(BenchOptions, usize);
@@ -404,8 +403,7 @@ impl BackendTask for HvpTask {
             Some(FrobeniusTiming {
                 probes,
                 seconds: start.elapsed().as_secs_f64(),
-                value: f.frobenius,
-                std_error: f.frobenius_std_error,
+                frobenius: f.frobenius,
             })
         } else {
             None
@@ -453,8 +451,8 @@ pub fn hvp_report(t: &HvpTiming, options: &BenchOptions) -> String {
             f.probes,
             f.seconds,
             f.seconds * 1e3 / f.probes as f64,
-            f.value,
-            f.std_error
+            f.frobenius.value,
+            f.frobenius.std_error
         ));
     }
     out

@@ -147,27 +147,15 @@ impl BackendTask for HessianTask {
         let (log_abs_det, floored) = if o.log_det {
             let d = h.log_det(&SlqConfig::new().with_seed(cfg.seed))?;
             hvps += d.hvps;
-            (
-                Some(Estimate {
-                    value: d.log_abs_det,
-                    std_error: d.std_error,
-                }),
-                Some(d.floored_ritz_values),
-            )
+            (Some(d.log_abs_det), Some(d.floored_ritz_values))
         } else {
             (None, None)
         };
         Ok(HessianReport {
             epochs_done: self.2,
             samples,
-            trace: Estimate {
-                value: trace.trace,
-                std_error: trace.std_error,
-            },
-            frobenius: Estimate {
-                value: frob.frobenius,
-                std_error: frob.frobenius_std_error,
-            },
+            trace: trace.trace,
+            frobenius: frob.frobenius,
             top_eigenvalues,
             log_abs_det,
             floored_ritz_values: floored,

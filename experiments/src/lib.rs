@@ -29,9 +29,9 @@
 //!     "#,
 //! )?
 //! .with_overrides(&["optimizer.rho=0.05", "base.lr=0.05"])?;
-//! cfg.validate()?;
 //! assert_eq!(cfg.optimizer.rho, Some(0.05));
-//! let method = experiments::optimizer::method_config(&cfg.optimizer, cfg.seed)?;
+//! // Checks the whole configuration and returns the method.
+//! let method = experiments::optimizer::method_config(&cfg)?;
 //! assert_eq!(method.passes_per_step(), 3); // clean pass + Frob's 2 samples
 //! assert!(TrainConfig::default().with_overrides(&["epochs=many"]).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -13,14 +13,14 @@ use burn::optim::{
 };
 use burn::tensor::backend::AutodiffBackend;
 use sam_burn::optim::{
-    AsamConfig, MethodConfig, RunningStats, SamConfig, SsamConfig, UniversalSamConfig,
+    AsamConfig, BaseConfig, MethodConfig, RunningStats, SamConfig, SsamConfig, UniversalSamConfig,
 };
 use sam_core::guard::Guard;
 use sam_core::presets::Preset;
 use sam_core::sampler::Sampler;
 use sam_core::schedule::Schedule;
 
-use crate::config::{BaseKind, BaseSettings, ConfigError, OptimizerSettings};
+use crate::config::{BaseKind, BaseSettings, ConfigError, OptimizerSettings, TrainConfig};
 
 /// The method names `optimizer.method` accepts.
 pub const METHODS: &[&str] = &[
@@ -59,8 +59,28 @@ pub fn parse_sampler(s: &str) -> Result<Sampler, ConfigError> {
     Ok(sampler)
 }
 
-/// The method of `settings`, validated (the rule is built once to check it).
-pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodConfig, ConfigError> {
+/// The method of `cfg`, its noise seeded by the run's seed, after checking
+/// the whole configuration: the run's settings
+/// ([`TrainConfig::validate`]) and the method's
+/// ([`MethodConfig::try_from`]). Every command calls it before any work
+/// starts.
+pub fn method_config(cfg: &TrainConfig) -> Result<MethodConfig, ConfigError> {
+    cfg.validate()?;
+    Ok(MethodConfig::try_from(&cfg.optimizer)?.with_seed(cfg.seed))
+}
+
+/// The method of the `[optimizer]` table, every setting checked (those
+/// the chosen method ignores too, so a typo never passes silently). The
+/// noise seed is 0: set it with [`MethodConfig::with_seed`].
+impl TryFrom<&OptimizerSettings> for MethodConfig {
+    type Error = ConfigError;
+
+    fn try_from(settings: &OptimizerSettings) -> Result<Self, ConfigError> {
+        method_of(settings)
+    }
+}
+
+fn method_of(settings: &OptimizerSettings) -> Result<MethodConfig, ConfigError> {
     let stats = if settings.bn_all_passes {
         RunningStats::AllPasses
     } else {
@@ -99,7 +119,7 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
     let sampler = settings.sampler.as_deref().map(parse_sampler).transpose()?;
     let method = settings.method.to_ascii_lowercase();
     let config = match method.as_str() {
-        "sgd" | "base" => MethodConfig::Base,
+        "sgd" | "base" => MethodConfig::Base(BaseConfig::new().with_grad_clipping(clip)),
         "sam" => {
             let mut c = SamConfig::new()
                 .with_schedule(schedule)
@@ -160,16 +180,15 @@ pub fn method_config(settings: &OptimizerSettings, seed: u64) -> Result<MethodCo
                     .with_samples(settings.samples)
                     .with_sampler(sampler)
                     .with_scaling(settings.scaling)
-                    .with_seed(seed)
                     .with_running_stats(stats)
                     .with_grad_clipping(clip)
                     .with_guard(guard),
             )
         }
     };
-    // Builds the rule once so every range error surfaces now, typed.
+    // The ranges the optimizers check themselves surface now, typed.
     config
-        .rule::<burn::backend::Autodiff<burn::backend::NdArray>>()
+        .validate()
         .map_err(|e| invalid("optimizer", &settings.method, e.to_string()))?;
     Ok(config)
 }
@@ -286,7 +305,7 @@ mod tests {
                 method: m.to_string(),
                 ..Default::default()
             };
-            method_config(&s, 1).unwrap_or_else(|e| panic!("{m}: {e}"));
+            MethodConfig::try_from(&s).unwrap_or_else(|e| panic!("{m}: {e}"));
         }
     }
 
@@ -306,7 +325,7 @@ mod tests {
                 ..Default::default()
             };
             assert!(
-                method_config(&s, 1).is_err(),
+                MethodConfig::try_from(&s).is_err(),
                 "{method} {samples:?} {sampler:?}"
             );
         }
@@ -315,5 +334,39 @@ mod tests {
             parse_sampler("cube:0.5").unwrap(),
             Sampler::Cube { half_width: 0.5 }
         );
+    }
+
+    #[test]
+    fn whole_configs_are_checked_run_and_method() {
+        for sets in [
+            &["optimizer.method=\"adagrad-sam\""][..],
+            &["optimizer.rho=-0.1"],
+            &["optimizer.method=\"ssam\"", "optimizer.sparsity=1.5"],
+            &["optimizer.every=0"],
+            &["epochs=0"],
+        ] {
+            let c = TrainConfig::default().with_overrides(sets).unwrap();
+            assert!(method_config(&c).is_err(), "{sets:?} must be rejected");
+        }
+        let c = TrainConfig::default()
+            .with_overrides(&["optimizer.method=frob", "seed=11"])
+            .unwrap();
+        match method_config(&c).unwrap() {
+            MethodConfig::Universal(u) => assert_eq!(u.seed, 11),
+            other => panic!("frob gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sgd_takes_the_clipping_too() {
+        let s = OptimizerSettings {
+            method: "sgd".into(),
+            clip_norm: Some(1.0),
+            ..Default::default()
+        };
+        match MethodConfig::try_from(&s).unwrap() {
+            MethodConfig::Base(b) => assert!(b.grad_clipping.is_some()),
+            other => panic!("sgd gave {other:?}"),
+        }
     }
 }

@@ -33,14 +33,9 @@ pub struct TrainScores {
     pub corrupted_noisy: Option<Score>,
 }
 
-/// An estimate with its standard error.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct Estimate {
-    /// The value.
-    pub value: f64,
-    /// Its standard error.
-    pub std_error: f64,
-}
+/// An estimate with its standard error (the Hessian estimators' own type,
+/// written as `{"value": .., "std_error": ..}`).
+pub use sam_burn::hessian::Estimate;
 
 /// Hessian metrics of the training loss.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]

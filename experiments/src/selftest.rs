@@ -24,13 +24,14 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::Backend;
 use sam_burn::check::{Agreement, hvp_agreement, reference_agreement, worst};
+use sam_burn::optim::MethodConfig;
 
 use crate::backend::{BackendKind, BackendTask, dispatch};
 use crate::checkpoint::CheckpointError;
 use crate::config::{OptimizerSettings, TrainConfig};
 use crate::data::RunData;
 use crate::models::{Model, ModelConfig, ModelKind};
-use crate::optimizer::{BaseOptimizer, method_config};
+use crate::optimizer::BaseOptimizer;
 use crate::train::RunError;
 
 /// Tolerance of the matmul precision line: TF32 reaches ~1e-4, so only a
@@ -172,9 +173,10 @@ fn losses<B: Backend>(
         rho: Some(0.01),
         ..Default::default()
     };
-    let mut optim = method_config(&settings, 1)?
+    let mut optim = MethodConfig::try_from(&settings)?
+        .with_seed(1)
         .init(BaseOptimizer::new(&TrainConfig::default().base))
-        .expect("validated by method_config");
+        .expect("try_from checks what init checks");
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut out = Vec::with_capacity(STEPS);
     for (step, batch) in data
@@ -182,7 +184,7 @@ fn losses<B: Backend>(
         .enumerate()
     {
         let (next, report) = optim
-            .step(0.05, model, |m: Model<Autodiff<B>>| {
+            .step(0.05, model, |m: Model<Autodiff<B>>, _| {
                 let loss = loss_fn.forward(m.forward(batch.images.clone()), batch.targets.clone());
                 let v = loss.clone().into_scalar().elem::<f64>();
                 (v, GradientsParams::from_grads(loss.backward(), &m))

@@ -243,7 +243,7 @@ impl SweepConfig {
                                 message: format!("{dataset}/{}/{method}: {e}", regime.name),
                             },
                         )?;
-                        config.validate()?;
+                        crate::optimizer::method_config(&config)?;
                         let mut dir = out.join(dataset).join(&regime.name).join(method);
                         match schedule {
                             Some((every, Some(Between::Reuse))) => {

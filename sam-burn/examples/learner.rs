@@ -65,7 +65,7 @@ impl<B: AutodiffBackend> TrainStep for Model<B> {
             .as_ref()
             .expect("the training model carries the rule");
         let result = sam
-            .gradients(self, |m: Model<B>| {
+            .gradients(self, |m: Model<B>, _| {
                 let out = m.classify(batch.images.clone(), batch.targets.clone());
                 let loss = out.loss.clone().into_scalar().elem::<f64>();
                 let grads = GradientsParams::from_grads(out.loss.backward(), &m);

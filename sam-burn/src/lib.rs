@@ -2,7 +2,7 @@
 //!
 //! Layout: [`optim`] holds the optimizers (universal SAM, SAM, ASAM, SSAM),
 //! [`hessian`] the Hessian diagnostics by double-backward Hessian-vector
-//! products, [`nn`] building blocks that can be differentiated twice, and
+//! products, [`params`] the parameter space both work in, [`nn`] building blocks that can be differentiated twice, and
 //! [`check`] the agreement of a backend with the f64 reference.
 #![warn(missing_docs)]
 
@@ -10,6 +10,7 @@ pub mod check;
 pub mod hessian;
 pub mod nn;
 pub mod optim;
+pub mod params;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -18,8 +18,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use problems::{QuadraticData, QuadraticModel, loss_and_grads, tensor1, to_vec};
 use sam_burn::optim::{
-    AsamConfig, Between, Decision, Guard, MethodConfig, NonFinite, OptimError, Pass, RunningStats,
-    SamConfig, Schedule, SsamConfig, StepReport, UniversalSamConfig,
+    AsamConfig, BaseConfig, Between, Decision, Guard, MethodConfig, NonFinite, OptimError, Pass,
+    RunningStats, SamConfig, Schedule, SsamConfig, StepReport, UniversalSamConfig,
 };
 use sam_core::SamError;
 use sam_core::presets::Preset;
@@ -45,7 +45,7 @@ fn seen_weights(
         .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
         .unwrap();
     let (model, _) = optim
-        .step(0.1, model, |m: QuadraticModel<Ad>| {
+        .step(0.1, model, |m: QuadraticModel<Ad>, _| {
             seen.borrow_mut().push(to_vec(m.w.val()));
             let loss = data.loss(&m);
             loss_and_grads(&m, loss)
@@ -100,7 +100,7 @@ fn asam_perturbs_in_the_adaptive_metric() {
 fn zero_lambda_and_zero_rho_are_exactly_the_base_step() {
     let data = identity_quadratic();
     let w = [0.7, -1.3];
-    let (seen_base, base) = seen_weights(&MethodConfig::Base, &data, &w);
+    let (seen_base, base) = seen_weights(&MethodConfig::Base(BaseConfig::new()), &data, &w);
     assert_eq!(seen_base.len(), 1);
     for method in [
         MethodConfig::Universal(UniversalSamConfig::new(Preset::Frob).with_lambda(Some(0.0))),
@@ -164,7 +164,7 @@ fn ssam_without_mask_is_a_typed_error_and_returns_the_model() {
         .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
         .unwrap();
     let failure = optim
-        .step(0.1, model, |m: QuadraticModel<Ad>| {
+        .step(0.1, model, |m: QuadraticModel<Ad>, _| {
             let loss = data.loss(&m);
             loss_and_grads(&m, loss)
         })
@@ -241,7 +241,7 @@ fn non_finite_loss_is_a_typed_error_and_changes_nothing() {
         .step(
             0.1,
             data.model(&[1.0, 2.0], &device()),
-            |m: QuadraticModel<Ad>| {
+            |m: QuadraticModel<Ad>, _| {
                 calls += 1;
                 let (loss, grads) = loss_and_grads(&m, data.loss(&m));
                 (if calls == 2 { f64::NAN } else { loss }, grads)
@@ -278,6 +278,110 @@ fn clipping_applies_to_the_combined_gradient() {
     assert_vec(&after, &[2.9, 3.9], 1e-6);
 }
 
+#[test]
+fn the_base_method_clips_and_needs_gradients_like_the_others() {
+    // The clean gradient at (3, 4) is (3, 4); clipped by value 1 the step
+    // is lr * (1, 1), exactly as SAM's above.
+    let data = identity_quadratic();
+    let clipped = BaseConfig::new().with_grad_clipping(Some(GradientClippingConfig::Value(1.0)));
+    let (_, after) = seen_weights(&MethodConfig::Base(clipped), &data, &[3.0, 4.0]);
+    assert_vec(&after, &[2.9, 3.9], 1e-6);
+
+    let mut optim = MethodConfig::Base(BaseConfig::new())
+        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+        .unwrap();
+    let failure = optim
+        .step(0.1, data.model(&[3.0, 4.0], &device()), |m, _| {
+            let (loss, _) = loss_and_grads(&m, data.loss(&m));
+            (loss, GradientsParams::new())
+        })
+        .unwrap_err();
+    assert!(matches!(failure.error, OptimError::NoGradients));
+    assert_eq!(to_vec(failure.model.w.val()), vec![3.0, 4.0]);
+    assert_eq!(optim.rule().step_count(), 0);
+}
+
+#[test]
+fn the_closure_is_told_which_pass_it_runs() {
+    let data = identity_quadratic();
+    let passes = |method: MethodConfig, steps: usize| {
+        let mut optim = method
+            .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+            .unwrap();
+        let mut model = data.model(&[1.0, 2.0], &device());
+        let mut seen = Vec::new();
+        for _ in 0..steps {
+            let (next, report) = optim
+                .step(0.01, model, |m: QuadraticModel<Ad>, pass| {
+                    seen.push(pass);
+                    let (loss, grads) = loss_and_grads(&m, data.loss(&m));
+                    (loss, grads, pass)
+                })
+                .unwrap();
+            // The report keeps the clean pass's extra output.
+            assert_eq!(report.output, Pass::Clean);
+            model = next;
+        }
+        seen
+    };
+    let p = |sample| Pass::Perturbed { sample };
+    assert_eq!(
+        passes(MethodConfig::Base(BaseConfig::new()), 2),
+        [Pass::Clean; 2]
+    );
+    assert_eq!(
+        passes(MethodConfig::Sam(SamConfig::new()), 1),
+        [Pass::Clean, p(0)]
+    );
+    assert_eq!(
+        passes(
+            MethodConfig::Universal(UniversalSamConfig::new(Preset::Frob).with_samples(Some(3))),
+            1
+        ),
+        [Pass::Clean, p(0), p(1), p(2)]
+    );
+    // On one step in two: the step between has the clean pass alone.
+    for between in [Between::Base, Between::Reuse] {
+        assert_eq!(
+            passes(
+                MethodConfig::Asam(AsamConfig::new().with_schedule(every(2, between))),
+                3
+            ),
+            [Pass::Clean, p(0), Pass::Clean, Pass::Clean, p(0)]
+        );
+    }
+    assert!(Pass::Clean.is_clean() && !p(0).is_clean());
+}
+
+#[test]
+fn validate_rejects_what_init_rejects_with_the_same_error() {
+    let bad = [
+        MethodConfig::Sam(SamConfig::new().with_rho(f64::INFINITY)),
+        MethodConfig::Asam(AsamConfig::new().with_eta(-1.0)),
+        MethodConfig::Ssam(SsamConfig::new().with_fisher_samples(0)),
+        MethodConfig::Universal(UniversalSamConfig::new(Preset::Det).with_samples(Some(0))),
+        MethodConfig::Universal(
+            UniversalSamConfig::new(Preset::Frob).with_schedule(Schedule {
+                every: 0,
+                between: Between::Base,
+            }),
+        ),
+    ];
+    for method in bad {
+        let validated = method.validate().expect_err("must fail").to_string();
+        let built = method
+            .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+            .err()
+            .expect("init must fail too")
+            .to_string();
+        assert_eq!(validated, built, "{method:?}");
+    }
+    for good in scheduled_methods(every(3, Between::Reuse)) {
+        assert!(good.validate().is_ok(), "{good:?}");
+    }
+    assert!(MethodConfig::Base(BaseConfig::new()).validate().is_ok());
+}
+
 /// Steps `k` times from `model`, returning the model and the optimizer.
 fn run_steps<O: Optimizer<QuadraticModel<Ad>, Ad>>(
     optim: &mut sam_burn::optim::MethodOptimizer<QuadraticModel<Ad>, Ad, O>,
@@ -287,7 +391,7 @@ fn run_steps<O: Optimizer<QuadraticModel<Ad>, Ad>>(
 ) -> QuadraticModel<Ad> {
     for _ in 0..k {
         model = optim
-            .step(0.05, model, |m: QuadraticModel<Ad>| {
+            .step(0.05, model, |m: QuadraticModel<Ad>, _| {
                 let loss = data.loss(&m);
                 loss_and_grads(&m, loss)
             })
@@ -395,14 +499,14 @@ fn batch_norm_statistics_come_from_the_clean_pass_only() {
     );
     // A fresh copy with private running states (a clone would share them).
     let copy = || BnNet::<Ad>::from_inner(template.valid());
-    let closure = |m: BnNet<Ad>| {
+    let closure = |m: BnNet<Ad>, _: Pass| {
         let loss = m.loss(x.clone());
         loss_and_grads(&m, loss)
     };
 
     // The clean pass alone.
     let clean = copy();
-    let _ = closure(clean.clone());
+    let _ = closure(clean.clone(), Pass::Clean);
     let expected = bn_running_mean(&clean);
     assert_ne!(
         expected,
@@ -442,7 +546,7 @@ fn frozen_parameters_are_neither_perturbed_nor_updated() {
         .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
         .unwrap();
     let failure = optim
-        .step(0.1, model, |m: QuadraticModel<Ad>| {
+        .step(0.1, model, |m: QuadraticModel<Ad>, _| {
             let loss = data.loss(&m);
             loss_and_grads(&m, loss)
         })
@@ -464,7 +568,7 @@ fn learner_optimizer_records_the_shared_rule() {
     let mut optim = optim;
     for _ in 0..3 {
         let out = rule
-            .gradients(&model, |m: QuadraticModel<Ad>| {
+            .gradients(&model, |m: QuadraticModel<Ad>, _| {
                 let loss = data.loss(&m);
                 loss_and_grads(&m, loss)
             })
@@ -490,7 +594,7 @@ fn combined_at(
         .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
         .unwrap();
     let out = optim
-        .gradients(&model, |m: QuadraticModel<Ad>| {
+        .gradients(&model, |m: QuadraticModel<Ad>, _| {
             let loss = data.loss(&m);
             loss_and_grads(&m, loss)
         })
@@ -567,7 +671,7 @@ fn guard_that_does_not_act_leaves_the_step_bitwise() {
 fn non_finite_perturbed_loss_can_skip_the_sharpness_part() {
     let data = identity_quadratic();
     let w = [1.0, 2.0];
-    let (_, base) = seen_weights(&MethodConfig::Base, &data, &w);
+    let (_, base) = seen_weights(&MethodConfig::Base(BaseConfig::new()), &data, &w);
     let method = MethodConfig::Universal(
         UniversalSamConfig::new(Preset::Trace)
             .with_guard(Guard::OFF.with_on_non_finite(NonFinite::Skip)),
@@ -577,11 +681,15 @@ fn non_finite_perturbed_loss_can_skip_the_sharpness_part() {
         .unwrap();
     let mut calls = 0;
     let (model, report) = optim
-        .step(0.1, data.model(&w, &device()), |m: QuadraticModel<Ad>| {
-            calls += 1;
-            let (loss, grads) = loss_and_grads(&m, data.loss(&m));
-            (if calls == 2 { f64::INFINITY } else { loss }, grads)
-        })
+        .step(
+            0.1,
+            data.model(&w, &device()),
+            |m: QuadraticModel<Ad>, _| {
+                calls += 1;
+                let (loss, grads) = loss_and_grads(&m, data.loss(&m));
+                (if calls == 2 { f64::INFINITY } else { loss }, grads)
+            },
+        )
         .unwrap();
     assert_eq!(calls, 2);
     assert_eq!(report.passes, 2);
@@ -637,7 +745,7 @@ fn passes_of_steps(
     for _ in 0..steps {
         let calls = RefCell::new(0usize);
         let (next, report) = optim
-            .step(0.05, model, |m: QuadraticModel<Ad>| {
+            .step(0.05, model, |m: QuadraticModel<Ad>, _| {
                 *calls.borrow_mut() += 1;
                 let loss = data.loss(&m);
                 loss_and_grads(&m, loss)
@@ -671,7 +779,12 @@ fn steps_between_are_exactly_base_steps() {
     for method in scheduled_methods(every(3, Between::Base)) {
         let (after_first, _) = passes_of_steps(&method, &data, start.clone(), 1);
         let (scheduled, _) = passes_of_steps(&method, &data, start.clone(), 3);
-        let (base, _) = passes_of_steps(&MethodConfig::Base, &data, after_first, 2);
+        let (base, _) = passes_of_steps(
+            &MethodConfig::Base(BaseConfig::new()),
+            &data,
+            after_first,
+            2,
+        );
         assert_eq!(
             to_vec(scheduled.w.val()),
             to_vec(base.w.val()),
@@ -696,7 +809,7 @@ fn reuse_adds_the_remembered_part_rescaled_to_the_clean_gradient() {
     let mut passes = Vec::new();
     for _ in 0..2 {
         let (next, report) = optim
-            .step(0.1, model, |m: QuadraticModel<Ad>| {
+            .step(0.1, model, |m: QuadraticModel<Ad>, _| {
                 let loss = data.loss(&m);
                 loss_and_grads(&m, loss)
             })
@@ -733,7 +846,7 @@ fn reuse_step_matches_the_f64_reference() {
                 w: Param::initialized(id, tensor1::<Ad>(w, &device()).require_grad()),
             };
             let out = optim
-                .gradients(&model, |m: QuadraticModel<Ad>| {
+                .gradients(&model, |m: QuadraticModel<Ad>, _| {
                     let loss = data.loss(&m);
                     loss_and_grads(&m, loss)
                 })
@@ -763,7 +876,7 @@ fn reuse_step_matches_the_f64_reference() {
 
 /// The clean gradient at `w`.
 fn grad_at_base(data: &QuadraticData<Ad>, w: &[f64]) -> Vec<f64> {
-    let (g, report, _) = combined_at(&MethodConfig::Base, data, w);
+    let (g, report, _) = combined_at(&MethodConfig::Base(BaseConfig::new()), data, w);
     assert_eq!(report.passes, 1);
     g
 }
@@ -781,7 +894,9 @@ fn schedules_with_zero_rho_or_lambda_are_exactly_the_base_optimizer() {
             }))
             .init::<Ad, QuadraticModel<Ad>>()
     };
-    let mut base = MethodConfig::Base.init(momentum()).unwrap();
+    let mut base = MethodConfig::Base(BaseConfig::new())
+        .init(momentum())
+        .unwrap();
     let expected = to_vec(run_steps(&mut base, &data, start.clone(), 5).w.val());
     for between in [Between::Base, Between::Reuse] {
         let s = every(2, between);
@@ -861,7 +976,7 @@ fn bad_schedules_and_mismatched_parts_are_typed_errors() {
     let mut optim = method
         .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
         .unwrap();
-    let closure = |m: QuadraticModel<Ad>| {
+    let closure = |m: QuadraticModel<Ad>, _: Pass| {
         let loss = data.loss(&m);
         loss_and_grads(&m, loss)
     };

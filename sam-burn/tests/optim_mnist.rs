@@ -13,7 +13,9 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor};
 use datasets::{ImageBatch, ImageBatcher, Normalization};
-use sam_burn::optim::{AsamConfig, MethodConfig, SamConfig, SsamConfig, UniversalSamConfig};
+use sam_burn::optim::{
+    AsamConfig, BaseConfig, MethodConfig, SamConfig, SsamConfig, UniversalSamConfig,
+};
 use sam_core::presets::Preset;
 
 #[derive(Module, Debug)]
@@ -64,7 +66,7 @@ fn every_method_reduces_the_mnist_loss() {
         .collect();
 
     let methods = [
-        ("sgd", MethodConfig::Base),
+        ("sgd", MethodConfig::Base(BaseConfig::new())),
         ("sam", MethodConfig::Sam(SamConfig::new())),
         ("asam", MethodConfig::Asam(AsamConfig::new())),
         (
@@ -113,7 +115,7 @@ fn every_method_reduces_the_mnist_loss() {
                 .unwrap();
             }
             let (next, report) = optim
-                .step(0.02, model, |m: Mlp<Ad>| {
+                .step(0.02, model, |m: Mlp<Ad>, _| {
                     let loss = m.loss(batch.images.clone(), batch.targets.clone());
                     let value = loss.clone().into_scalar().elem::<f64>();
                     (value, GradientsParams::from_grads(loss.backward(), &m))

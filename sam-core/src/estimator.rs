@@ -17,6 +17,8 @@
 //! it feeds the losses one at a time and accumulates each `g_i` into a few
 //! buffers with the weights the stream hands back.
 
+use std::sync::Arc;
+
 use crate::error::{Result, SamError, finite};
 use crate::measure::{FixedWeights, Measure, StreamPlan};
 
@@ -52,9 +54,9 @@ pub enum Scaling {
 /// assert!((e.coefficients.c0 + 49.0).abs() < 1e-12);
 /// # Ok::<(), sam_core::SamError>(())
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Estimator<'a> {
-    measure: &'a dyn Measure,
+    measure: MeasureRef<'a>,
     rho: f64,
     lambda: f64,
     scaling: Scaling,
@@ -125,16 +127,20 @@ impl<'a> Estimator<'a> {
     /// finite ([`SamError::InvalidLambda`]), the measure (its sampler
     /// included) and that the gradient factor is finite.
     pub fn new(measure: &'a dyn Measure, rho: f64, lambda: f64, scaling: Scaling) -> Result<Self> {
+        Self::checked(MeasureRef::Borrowed(measure), rho, lambda, scaling)
+    }
+
+    fn checked(measure: MeasureRef<'a>, rho: f64, lambda: f64, scaling: Scaling) -> Result<Self> {
         if !(rho.is_finite() && rho > 0.0) {
             return Err(SamError::InvalidRho(rho));
         }
         if !(lambda.is_finite() && lambda >= 0.0) {
             return Err(SamError::InvalidLambda(lambda));
         }
-        measure.validate()?;
+        measure.get().validate()?;
         let factor = match scaling {
             Scaling::Exact => lambda / (rho * rho),
-            Scaling::Reference => measure.reference_factor(lambda, rho),
+            Scaling::Reference => measure.get().reference_factor(lambda, rho),
         };
         finite(factor, || {
             format!("gradient factor for lambda = {lambda}, rho = {rho}")
@@ -149,8 +155,8 @@ impl<'a> Estimator<'a> {
     }
 
     /// The measure.
-    pub fn measure(&self) -> &'a dyn Measure {
-        self.measure
+    pub fn measure(&self) -> &dyn Measure {
+        self.measure.get()
     }
 
     /// The perturbation radius.
@@ -202,13 +208,13 @@ impl<'a> Estimator<'a> {
     /// `lambda = 0` gives exactly `c0 = 1`, `c = 0`.
     pub fn estimate(&self, l0: f64, losses: &[f64]) -> Result<Estimate> {
         Self::check_base(l0)?;
-        check_count(self.measure, losses.len())?;
+        check_count(self.measure(), losses.len())?;
         let xs = losses
             .iter()
             .enumerate()
             .map(|(i, &li)| self.x_checked(l0, i, li))
             .collect::<Result<Vec<f64>>>()?;
-        let e = self.measure.evaluate(&xs)?;
+        let e = self.measure().evaluate(&xs)?;
         let c = e
             .dvalue_dx
             .iter()
@@ -247,14 +253,14 @@ impl<'a> Estimator<'a> {
     /// the measure's minimum.
     pub fn stream_with_samples(&self, l0: f64, samples: usize) -> Result<Stream<'a>> {
         Self::check_base(l0)?;
-        check_count(self.measure, samples)?;
+        check_count(self.measure(), samples)?;
         self.check_plan(samples)?;
         Ok(self.new_stream(l0, Some(samples)))
     }
 
     /// A user-defined measure's plan must give the gradients somewhere to go.
     fn check_plan(&self, samples: usize) -> Result<()> {
-        if self.measure.stream_plan(samples).slots == 0 {
+        if self.measure().stream_plan(samples).slots == 0 {
             return Err(SamError::InvalidParameter {
                 name: "stream_plan.slots",
                 reason: "a measure's stream plan needs at least one slot".into(),
@@ -264,15 +270,45 @@ impl<'a> Estimator<'a> {
     }
 
     fn new_stream(&self, l0: f64, samples: Option<usize>) -> Stream<'a> {
-        let plan = self.measure.stream_plan(samples.unwrap_or(0));
+        let plan = self.measure().stream_plan(samples.unwrap_or(0));
         Stream {
-            estimator: *self,
+            estimator: self.clone(),
             l0,
             expected: samples,
             slots: plan.slots,
             fold: samples.and(plan.fixed),
             xs: Vec::with_capacity(samples.unwrap_or(0)),
             shift: 0.0,
+        }
+    }
+}
+
+impl Estimator<'static> {
+    /// As [`new`](Estimator::new), for a measure held behind an `Arc`: the
+    /// estimator owns its share, so it can be built once and kept (an
+    /// optimizer's rule does).
+    pub fn shared(
+        measure: Arc<dyn Measure>,
+        rho: f64,
+        lambda: f64,
+        scaling: Scaling,
+    ) -> Result<Self> {
+        Self::checked(MeasureRef::Shared(measure), rho, lambda, scaling)
+    }
+}
+
+/// The measure of an [`Estimator`]: borrowed, or shared.
+#[derive(Debug, Clone)]
+enum MeasureRef<'a> {
+    Borrowed(&'a dyn Measure),
+    Shared(Arc<dyn Measure>),
+}
+
+impl MeasureRef<'_> {
+    fn get(&self) -> &dyn Measure {
+        match self {
+            MeasureRef::Borrowed(m) => *m,
+            MeasureRef::Shared(m) => m.as_ref(),
         }
     }
 }
@@ -403,7 +439,7 @@ impl Stream<'_> {
         let shift = if index == 0 { x } else { self.shift };
         let mut w = vec![0.0; self.slots];
         self.estimator
-            .measure
+            .measure()
             .shifted_slot_weights(x, shift, &mut w)?;
         if let Some(fixed) = self.fold {
             w[0] *= self.estimator.factor * fixed.slot0;
@@ -432,7 +468,7 @@ impl Stream<'_> {
                 got: n,
             });
         }
-        let measure = self.estimator.measure;
+        let measure = self.estimator.measure();
         check_count(measure, n)?;
         let e = measure.evaluate(&self.xs)?;
         let finals = measure.shifted_slot_finals(&self.xs, self.shift)?;

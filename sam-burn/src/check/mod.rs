@@ -29,7 +29,8 @@ use sam_core::sampler::Sampler;
 
 use crate::hessian::{HvpModule, ParamLayout, ParamVector, hvp, lift};
 use crate::optim::{
-    AsamConfig, MethodConfig, MethodOptimizer, SamConfig, SsamConfig, UniversalSamConfig,
+    AsamConfig, BaseConfig, MethodConfig, MethodOptimizer, SamConfig, SsamConfig,
+    UniversalSamConfig,
 };
 use problems::{QuadraticData, QuadraticModel, TanhData, TanhModel, loss_and_grads, to_vec};
 
@@ -123,7 +124,7 @@ fn cases(dim: usize) -> Vec<Case> {
     let mut out = vec![
         Case {
             name: "sgd",
-            burn: MethodConfig::Base,
+            burn: MethodConfig::Base(BaseConfig::new()),
             reference: Method::Sgd,
         },
         Case {
@@ -370,7 +371,7 @@ pub fn reference_agreement<B: AutodiffBackend>(device: &B::Device) -> Vec<Agreem
             install_mask(&mut optim, &case, &model, device);
             for _ in 0..STEPS {
                 model = optim
-                    .step(LR, model, |m: QuadraticModel<B>| {
+                    .step(LR, model, |m: QuadraticModel<B>, _| {
                         let loss = data.loss(&m);
                         loss_and_grads(&m, loss)
                     })
@@ -396,7 +397,7 @@ pub fn reference_agreement<B: AutodiffBackend>(device: &B::Device) -> Vec<Agreem
             install_mask(&mut optim, &case, &model, device);
             for _ in 0..STEPS {
                 model = optim
-                    .step(LR, model, |m: TanhModel<B>| {
+                    .step(LR, model, |m: TanhModel<B>, _| {
                         let loss = data.loss(&m);
                         loss_and_grads(&m, loss)
                     })

@@ -4,7 +4,7 @@ use burn::tensor::backend::Backend;
 
 use super::HessianError;
 use super::operator::HessianOperator;
-use super::vector::ParamVector;
+use crate::params::ParamVector;
 
 /// Largest dimension [`dense_hessian`] accepts (`dim^2` host values, `dim` HVPs).
 pub const DENSE_MAX_DIM: usize = 4096;

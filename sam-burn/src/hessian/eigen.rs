@@ -8,7 +8,7 @@ use super::operator::HessianOperator;
 use super::rng::derive_seed;
 use super::stats::finite;
 use super::tridiag::tridiagonal_eigen;
-use super::vector::{ParamVector, Probe, combination, orthogonalize};
+use crate::params::{ParamVector, Probe, combination, orthogonalize};
 
 /// Which end of the spectrum [`lanczos`] returns.
 #[derive(burn::config::Config, Debug, Copy, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use super::HessianError;
-use super::hvp::{gradient_with_layout, weigh};
+use super::hvp::{gradient_with_layout, trainable_space, weigh};
 use super::operator::{HessianOperator, check_layout};
-use super::vector::{ParamLayout, ParamVector};
+use crate::params::{ParamLayout, ParamVector};
 
 /// Adds `scale * delta` to the layout's parameters, as fresh leaves.
 struct Perturb<'a, B: Backend> {
@@ -92,15 +92,7 @@ where
                 config.eps
             )));
         }
-        let layout = Arc::new(ParamLayout::from_module(model));
-        if layout.dim() == 0 {
-            return Err(HessianError::NoParameters);
-        }
-        let device = model
-            .devices()
-            .into_iter()
-            .next()
-            .ok_or(HessianError::NoParameters)?;
+        let (layout, device) = trainable_space(model)?;
         Ok(Self {
             model: model.clone(),
             loss,
@@ -173,4 +165,23 @@ where
         let total = total.ok_or(HessianError::NoData)?;
         ParamVector::from_tensor(self.layout.clone(), total)
     }
+}
+
+/// Finite-difference Hessian-vector product on one batch: the explicit
+/// fallback of [`hvp`] for models Burn cannot differentiate twice (see
+/// [`FiniteDifferenceHessian`] for its failure at ReLU kinks). `loss` runs on
+/// the training backend `AB`.
+pub fn finite_difference_hvp<AB, M, D, F>(
+    model: &M,
+    loss: F,
+    batch: D,
+    v: &ParamVector<AB::InnerBackend>,
+    config: &FiniteDifferenceConfig,
+) -> Result<ParamVector<AB::InnerBackend>, HessianError>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB>,
+    F: Fn(&M, &D) -> Tensor<AB, 1>,
+{
+    FiniteDifferenceHessian::new(model, loss, batch, config)?.apply(v)
 }

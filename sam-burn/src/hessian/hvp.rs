@@ -12,9 +12,15 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 
 use super::HessianError;
+use super::dense::dense_hessian;
+use super::eigen::{Eigenpairs, LanczosConfig, PowerIterationConfig, lanczos, power_iteration};
 use super::error::catch_backend_panic;
 use super::operator::{HessianOperator, Restricted, check_layout};
-use super::vector::{ParamGroup, ParamLayout, ParamVector};
+use super::slq::{LogDetEstimate, SlqConfig, SpectralDensity, slq, slq_log_det};
+use super::trace::{
+    FrobeniusEstimate, HutchinsonConfig, TraceEstimate, frobenius_norm, hutchinson_trace,
+};
+use crate::params::{ParamGroup, ParamLayout, ParamVector};
 
 /// The backend the loss is evaluated on for an exact HVP: autodiff nested
 /// over the training backend `AB` (`Autodiff<Autodiff<B>>` for `AB = Autodiff<B>`).
@@ -146,21 +152,30 @@ impl<B: Backend> ModuleMapper<B> for RequireGrad<'_> {
     }
 }
 
+/// The layout of `model`'s trainable parameters and their device; an error
+/// if it has none.
+pub(crate) fn trainable_space<B: Backend, M: Module<B>>(
+    model: &M,
+) -> Result<(Arc<ParamLayout>, B::Device), HessianError> {
+    let layout = Arc::new(ParamLayout::from_module(model));
+    if layout.dim() == 0 {
+        return Err(HessianError::NoParameters);
+    }
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or(HessianError::NoParameters)?;
+    Ok((layout, device))
+}
+
 impl<AB, M> Lifted<AB, M>
 where
     AB: AutodiffBackend,
     M: AutodiffModule<AB> + HasAutodiffModule<Autodiff<AB>>,
 {
     fn new(model: &M) -> Result<Self, HessianError> {
-        let layout = Arc::new(ParamLayout::from_module(model));
-        if layout.dim() == 0 {
-            return Err(HessianError::NoParameters);
-        }
-        let device = model
-            .devices()
-            .into_iter()
-            .next()
-            .ok_or(HessianError::NoParameters)?;
+        let (layout, device) = trainable_space(model)?;
         // Fork: the parameters become leaves of a fresh graph on AB, so the
         // second backward stops at them (the training graph is untouched).
         let inner = model.clone().fork(&device);
@@ -272,15 +287,7 @@ where
     M: AutodiffModule<AB>,
     F: Fn(&M, &D) -> Tensor<AB, 1>,
 {
-    let layout = Arc::new(ParamLayout::from_module(model));
-    if layout.dim() == 0 {
-        return Err(HessianError::NoParameters);
-    }
-    let device = model
-        .devices()
-        .into_iter()
-        .next()
-        .ok_or(HessianError::NoParameters)?;
+    let (layout, device) = trainable_space(model)?;
     gradient_with_layout(model, &loss, batch, &layout, &device)
 }
 
@@ -358,7 +365,7 @@ pub(super) fn weigh<D>(
 /// };
 /// let hessian = Hessian::from_batches(&model, loss, batches).unwrap();
 /// let trace = hessian.trace(&HutchinsonConfig::new().with_max_probes(20)).unwrap();
-/// println!("tr H = {} +- {} ({} HVPs)", trace.trace, trace.std_error, trace.hvps);
+/// println!("tr H = {} +- {} ({} HVPs)", trace.trace.value, trace.trace.std_error, trace.hvps);
 /// ```
 pub struct Hessian<AB, M, D, F>
 where
@@ -432,6 +439,106 @@ where
     pub fn restrict(&self, group: &ParamGroup) -> Restricted<'_, AB::InnerBackend, Self> {
         Restricted::new(self, group)
     }
+}
+
+/// The estimators, as methods of the Hessian they estimate.
+impl<AB, M, D, F> Hessian<AB, M, D, F>
+where
+    AB: AutodiffBackend,
+    M: AutodiffModule<AB> + HasAutodiffModule<Autodiff<AB>>,
+    F: Fn(&HvpModule<M, AB>, &D) -> Tensor<HvpBackend<AB>, 1>,
+{
+    /// `tr H` by Hutchinson's estimator ([`hutchinson_trace`]).
+    pub fn trace(&self, config: &HutchinsonConfig) -> Result<TraceEstimate, HessianError> {
+        hutchinson_trace(self, config)
+    }
+
+    /// `||H||_F` from `E||Hv||^2` ([`frobenius_norm`]).
+    pub fn frobenius(&self, config: &HutchinsonConfig) -> Result<FrobeniusEstimate, HessianError> {
+        frobenius_norm(self, config)
+    }
+
+    /// The `k` extreme eigenvalues by Lanczos ([`lanczos`]).
+    pub fn eigenvalues(
+        &self,
+        k: usize,
+        config: &LanczosConfig,
+    ) -> Result<Eigenpairs<AB::InnerBackend>, HessianError> {
+        lanczos(self, k, config)
+    }
+
+    /// The `k` eigenvalues of largest magnitude by power iteration with
+    /// deflation ([`power_iteration`]).
+    pub fn eigenvalues_power(
+        &self,
+        k: usize,
+        config: &PowerIterationConfig,
+    ) -> Result<Eigenpairs<AB::InnerBackend>, HessianError> {
+        power_iteration(self, k, config)
+    }
+
+    /// Spectral density by stochastic Lanczos quadrature ([`slq`]).
+    pub fn density(&self, config: &SlqConfig) -> Result<SpectralDensity, HessianError> {
+        slq(self, config)
+    }
+
+    /// `log|det H|` by stochastic Lanczos quadrature ([`slq_log_det`]).
+    pub fn log_det(&self, config: &SlqConfig) -> Result<LogDetEstimate, HessianError> {
+        slq_log_det(self, config)
+    }
+
+    /// The full Hessian, row-major ([`dense_hessian`]; tiny models only).
+    pub fn dense(&self) -> Result<Vec<f64>, HessianError> {
+        dense_hessian(self)
+    }
+
+    /// Trace of each group's diagonal block (probes restricted to the group).
+    pub fn trace_by_group(
+        &self,
+        groups: &[ParamGroup],
+        config: &HutchinsonConfig,
+    ) -> Result<Vec<GroupResult<TraceEstimate>>, HessianError> {
+        groups
+            .iter()
+            .map(|g| {
+                Ok(GroupResult {
+                    group: g.name().to_string(),
+                    dim: g.dim(),
+                    result: hutchinson_trace(&self.restrict(g), config)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Top eigenvalue (per `config.which`) of each group's diagonal block, by Lanczos.
+    pub fn top_eigenvalue_by_group(
+        &self,
+        groups: &[ParamGroup],
+        config: &LanczosConfig,
+    ) -> Result<Vec<GroupResult<Eigenpairs<AB::InnerBackend>>>, HessianError> {
+        groups
+            .iter()
+            .map(|g| {
+                Ok(GroupResult {
+                    group: g.name().to_string(),
+                    dim: g.dim(),
+                    result: lanczos(&self.restrict(g), 1, config)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A per-group result: the group's name and size, and the estimate on its
+/// diagonal block of the Hessian.
+#[derive(Debug, Clone)]
+pub struct GroupResult<T> {
+    /// The group's name.
+    pub group: String,
+    /// Number of coordinates in the group.
+    pub dim: usize,
+    /// The estimate.
+    pub result: T,
 }
 
 impl<AB, M, D, F> HessianOperator<AB::InnerBackend> for Hessian<AB, M, D, F>

@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::HessianError;
-use super::vector::{ParamGroup, ParamLayout, ParamVector};
+use crate::params::{ParamGroup, ParamLayout, ParamVector};
 
 /// A symmetric linear operator on parameter space: what every estimator
 /// (trace, Frobenius norm, eigenvalues, SLQ) needs.

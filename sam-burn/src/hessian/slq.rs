@@ -15,9 +15,9 @@ use super::HessianError;
 use super::eigen::krylov;
 use super::operator::HessianOperator;
 use super::rng::derive_seed;
-use super::stats::{Running, check_probes, finite};
+use super::stats::{Estimate, Running, check_probes, finite};
 use super::tridiag::tridiagonal_eigen;
-use super::vector::{ParamVector, Probe};
+use crate::params::{ParamVector, Probe};
 
 /// Configuration of stochastic Lanczos quadrature ([`slq`], [`slq_log_det`]).
 #[derive(burn::config::Config, Debug)]
@@ -70,7 +70,7 @@ impl SpectralDensity {
     }
 
     /// Estimate of `tr f(H)` and its standard error over probes.
-    pub fn trace_of(&self, f: impl Fn(f64) -> f64) -> (f64, f64) {
+    pub fn trace_of(&self, f: impl Fn(f64) -> f64) -> Estimate {
         let mut stats = Running::default();
         for ((nodes, weights), scale) in self.nodes.iter().zip(&self.weights).zip(&self.scales) {
             stats.push(
@@ -82,7 +82,7 @@ impl SpectralDensity {
                         .sum::<f64>(),
             );
         }
-        (stats.mean(), stats.std_error())
+        stats.estimate()
     }
 
     /// Spectral density (normalised to integrate to one) at `grid`, each
@@ -128,10 +128,9 @@ impl SpectralDensity {
 /// counted so that a result dominated by them can be recognised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogDetEstimate {
-    /// Estimate of `log|det H|` (natural logarithm).
-    pub log_abs_det: f64,
-    /// Its standard error over probes.
-    pub std_error: f64,
+    /// Estimate of `log|det H|` (natural logarithm), with its standard
+    /// error over probes.
+    pub log_abs_det: Estimate,
     /// Probes drawn.
     pub probes: usize,
     /// Hessian-vector products used.
@@ -243,8 +242,7 @@ pub fn slq_log_det<B: Backend, O: HessianOperator<B>>(
     }
     let p = density.probes().max(1) as f64;
     Ok(LogDetEstimate {
-        log_abs_det: stats.mean(),
-        std_error: stats.std_error(),
+        log_abs_det: stats.estimate(),
         probes: stats.count(),
         hvps: density.hvps,
         converged: density.converged,

@@ -1,7 +1,20 @@
-//! Running mean / standard error and the shared stopping rule of the
-//! stochastic estimators.
+//! The estimate type, the running mean / standard error behind it and the
+//! shared stopping rule of the stochastic estimators.
+
+use serde::{Deserialize, Serialize};
 
 use super::HessianError;
+
+/// A Monte Carlo estimate and its standard error: what every stochastic
+/// Hessian estimator returns (trace, Frobenius norm, log-determinant,
+/// `tr f(H)`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// The estimate.
+    pub value: f64,
+    /// Its standard error over probes (infinite with a single probe).
+    pub std_error: f64,
+}
 
 /// Welford's running mean and variance.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +47,14 @@ impl Running {
             return f64::INFINITY;
         }
         (self.m2 / (self.n - 1) as f64 / self.n as f64).sqrt()
+    }
+
+    /// The mean and its standard error.
+    pub(crate) fn estimate(&self) -> Estimate {
+        Estimate {
+            value: self.mean,
+            std_error: self.std_error(),
+        }
     }
 
     /// Whether the relative standard error target is met.

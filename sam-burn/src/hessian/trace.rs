@@ -5,8 +5,8 @@ use burn::tensor::backend::Backend;
 use super::HessianError;
 use super::operator::HessianOperator;
 use super::rng::derive_seed;
-use super::stats::{Running, check_probes, finite};
-use super::vector::{ParamVector, Probe};
+use super::stats::{Estimate, Running, check_probes, finite};
+use crate::params::{ParamVector, Probe};
 
 /// Probe budget and stopping rule of the stochastic estimators (trace,
 /// Frobenius norm).
@@ -34,10 +34,9 @@ pub struct HutchinsonConfig {
 /// A trace estimate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceEstimate {
-    /// Estimate of `tr H` (mean of `v'Hv` over Rademacher probes).
-    pub trace: f64,
-    /// Standard error of the estimate (infinite with one probe).
-    pub std_error: f64,
+    /// Estimate of `tr H` (mean of `v'Hv` over Rademacher probes), with its
+    /// standard error.
+    pub trace: Estimate,
     /// Probes drawn.
     pub probes: usize,
     /// Hessian-vector products used.
@@ -49,14 +48,12 @@ pub struct TraceEstimate {
 /// A Frobenius-norm estimate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrobeniusEstimate {
-    /// Estimate of `||H||_F` (square root of `frobenius_sq`).
-    pub frobenius: f64,
-    /// Its standard error, by the delta method: `se(F^2) / (2 F)`.
-    pub frobenius_std_error: f64,
-    /// Estimate of `||H||_F^2 = tr(H^2)` (mean of `||Hv||^2` over Gaussian probes: unbiased).
-    pub frobenius_sq: f64,
-    /// Standard error of `frobenius_sq`.
-    pub frobenius_sq_std_error: f64,
+    /// Estimate of `||H||_F` (square root of `frobenius_sq`); its standard
+    /// error by the delta method, `se(F^2) / (2 F)`.
+    pub frobenius: Estimate,
+    /// Estimate of `||H||_F^2 = tr(H^2)` (mean of `||Hv||^2` over Gaussian
+    /// probes: unbiased), with its standard error.
+    pub frobenius_sq: Estimate,
     /// Probes drawn.
     pub probes: usize,
     /// Hessian-vector products used.
@@ -99,8 +96,7 @@ pub fn hutchinson_trace<B: Backend, O: HessianOperator<B>>(
         }
     }
     Ok(TraceEstimate {
-        trace: stats.mean(),
-        std_error: stats.std_error(),
+        trace: stats.estimate(),
         probes: stats.count(),
         hvps: stats.count(),
         converged,
@@ -131,14 +127,18 @@ pub fn frobenius_norm<B: Backend, O: HessianOperator<B>>(
     let frobenius = sq.sqrt();
     let se_sq = stats.std_error();
     Ok(FrobeniusEstimate {
-        frobenius,
-        frobenius_std_error: if frobenius > 0.0 {
-            se_sq / (2.0 * frobenius)
-        } else {
-            se_sq.sqrt()
+        frobenius: Estimate {
+            value: frobenius,
+            std_error: if frobenius > 0.0 {
+                se_sq / (2.0 * frobenius)
+            } else {
+                se_sq.sqrt()
+            },
         },
-        frobenius_sq: sq,
-        frobenius_sq_std_error: se_sq,
+        frobenius_sq: Estimate {
+            value: sq,
+            std_error: se_sq,
+        },
         probes: stats.count(),
         hvps: stats.count(),
         converged,

@@ -10,9 +10,10 @@ use sam_core::schedule::Schedule;
 
 use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule};
 use super::error::{OptimError, check_radius};
-use super::params::{Flat, RunningStats, flatten_values};
+use super::pass::Pass;
 use super::sam::{AscentDirection, NormValue, ascent_step};
 use super::schedule::Scheduled;
+use crate::params::{Flat, RunningStats, flatten_values};
 
 /// Configuration of [`Asam`]; defaults are the reference settings.
 #[derive(Config, Debug)]
@@ -61,10 +62,7 @@ impl AsamConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(
-            Scheduled::new(self.rule()?, self.schedule)?,
-            base,
-        ))
+        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
     }
 }
 
@@ -95,7 +93,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for AsamRule {
     ) -> Result<SharpnessGradients<P::Extra>, OptimError>
     where
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         let eta = self.eta;

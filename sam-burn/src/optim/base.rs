@@ -13,13 +13,15 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::error::OptimError;
 use super::guard::GuardReport;
-use super::params::{Flat, ParamList, unflatten};
+use super::pass::Pass;
+use crate::params::{Flat, ParamList, unflatten};
 
 pub(crate) use burn::optim::LearningRate;
 
 /// What the user's closure returns for one forward-backward pass: the loss
 /// as a number and the gradients, optionally with an extra output (logits,
-/// metrics) that is kept from the clean pass only.
+/// metrics) that is kept from the clean pass only (the closure is told
+/// which pass it is in, so it can skip that work on the others).
 ///
 /// Implemented for `(f64, GradientsParams)` and `(f64, GradientsParams, T)`.
 pub trait PassOutput {
@@ -101,8 +103,9 @@ pub trait SharpnessRule<B: AutodiffBackend>: Clone + Send {
 
     /// Evaluates the closure on the clean model and on the perturbed copies
     /// the method asks for, and combines their gradients. The closure is
-    /// called first with the unperturbed model. The state advances only on
-    /// success.
+    /// called first with the unperturbed model and [`Pass::Clean`], then
+    /// with each perturbed copy and its [`Pass::Perturbed`]. The state
+    /// advances only on success.
     fn gradients<M, F, P>(
         &mut self,
         model: &M,
@@ -110,7 +113,7 @@ pub trait SharpnessRule<B: AutodiffBackend>: Clone + Send {
     ) -> Result<SharpnessGradients<P::Extra>, OptimError>
     where
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput;
 
     /// The clipping the rule applies to its final gradient; a
@@ -231,9 +234,9 @@ where
         }
     }
 
-    /// One step in the style of Burn's LBFGS: `closure(model)` returns the
-    /// loss and the gradients of that model (optionally with an extra output
-    /// kept from the clean pass). Returns the updated model and a report.
+    /// One step in the style of Burn's LBFGS: `closure(model, pass)`
+    /// returns the loss and the gradients of that model (optionally with an
+    /// extra output kept from the clean pass). Returns the updated model and a report.
     ///
     /// On error nothing changes: the model comes back in [`StepFailure`]
     /// and the optimizer's state is untouched.
@@ -245,7 +248,7 @@ where
         closure: F,
     ) -> Result<(M, StepReport<P::Extra>), StepFailure<M>>
     where
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         match self.rule.gradients(&model, closure) {
@@ -263,7 +266,7 @@ where
         closure: F,
     ) -> Result<SharpnessGradients<P::Extra>, OptimError>
     where
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         self.rule.gradients(model, closure)
@@ -348,7 +351,7 @@ impl<R> SharedRule<R> {
         B: AutodiffBackend,
         R: SharpnessRule<B>,
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         self.lock().gradients(model, closure)

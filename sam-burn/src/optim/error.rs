@@ -1,5 +1,7 @@
 //! Typed errors of the sharpness-aware optimizers.
 
+use super::pass::Pass;
+
 /// Why a sharpness-aware step could not be taken.
 ///
 /// A failed step changes nothing: the optimizer's state (step counter, base
@@ -23,6 +25,12 @@ pub enum OptimError {
     /// The clean pass produced no gradient for any parameter.
     #[error("the clean pass produced no gradient for any parameter of the module")]
     NoGradients,
+    /// A trainable parameter has a rank the flat views cannot convert back.
+    #[error("a trainable parameter has rank {rank}; ranks 1 to 6 are supported")]
+    UnsupportedRank {
+        /// The parameter's rank.
+        rank: usize,
+    },
     /// A configuration value is out of range.
     #[error("invalid configuration: {name} = {value}: {reason}")]
     InvalidConfig {
@@ -43,27 +51,6 @@ pub enum OptimError {
     /// not match the model's parameters.
     #[error("the remembered sharpness part does not match the model: {0}")]
     ScheduleMismatch(String),
-}
-
-/// A pass of a sharpness-aware step, for error messages and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pass {
-    /// The unperturbed forward-backward pass.
-    Clean,
-    /// The forward-backward pass at perturbation `sample` (0-based).
-    Perturbed {
-        /// Index of the perturbation.
-        sample: usize,
-    },
-}
-
-impl core::fmt::Display for Pass {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Pass::Clean => write!(f, "clean pass"),
-            Pass::Perturbed { sample } => write!(f, "perturbed pass {sample}"),
-        }
-    }
 }
 
 pub(crate) fn check_finite(value: f64, pass: Pass) -> Result<f64, OptimError> {

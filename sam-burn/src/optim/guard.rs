@@ -7,7 +7,7 @@ use burn::tensor::{ElementConversion, Tensor};
 use sam_core::guard::{Decision, Guard};
 
 use super::error::OptimError;
-use super::params::Flat;
+use crate::params::Flat;
 
 /// What the guard measured and did in one universal-SAM step.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -12,18 +12,31 @@ use burn::tensor::backend::AutodiffBackend;
 use sam_core::schedule::Schedule;
 
 use super::asam::{AsamConfig, AsamRule};
-use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport};
-use super::error::{OptimError, Pass, check_finite};
+use super::base::{
+    PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
+};
+use super::error::{OptimError, check_finite};
+use super::pass::Pass;
 use super::sam::{SamConfig, SamRule};
 use super::schedule::Scheduled;
 use super::ssam::{SsamConfig, SsamRule};
 use super::universal::{UniversalRecord, UniversalRule, UniversalSamConfig};
+use crate::params::flatten_gradients;
+
+/// The base optimizer alone: one clean pass per step, its gradient
+/// clipped like the sharpness-aware methods' combined gradient.
+#[derive(Config, Debug)]
+pub struct BaseConfig {
+    /// Clipping of the gradient (per tensor, Burn's semantics), applied
+    /// before the base optimizer sees it (default none).
+    pub grad_clipping: Option<GradientClippingConfig>,
+}
 
 /// Which method computes the gradient handed to the base optimizer.
 #[derive(Config, Debug)]
 pub enum MethodConfig {
     /// The base optimizer alone (one pass per step).
-    Base,
+    Base(BaseConfig),
     /// SAM.
     Sam(SamConfig),
     /// ASAM.
@@ -43,7 +56,10 @@ impl MethodConfig {
     /// ([`init`](Self::init) wraps it in the method's schedule).
     pub fn rule<B: AutodiffBackend>(&self) -> Result<MethodRule<B>, OptimError> {
         Ok(match self {
-            MethodConfig::Base => MethodRule::Base { step: 0 },
+            MethodConfig::Base(c) => MethodRule::Base {
+                clipping: c.grad_clipping.clone(),
+                step: 0,
+            },
             MethodConfig::Sam(c) => MethodRule::Sam(c.rule()?),
             MethodConfig::Asam(c) => MethodRule::Asam(c.rule()?),
             MethodConfig::Ssam(c) => MethodRule::Ssam(c.rule()?),
@@ -58,17 +74,37 @@ impl MethodConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(
-            Scheduled::new(self.rule()?, self.schedule())?,
-            base,
-        ))
+        SharpnessAware::scheduled(self.rule()?, self.schedule(), base)
+    }
+
+    /// Checks every setting without building anything: what
+    /// [`init`](Self::init) would reject, it rejects, with the same error.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        match self {
+            MethodConfig::Base(_) => Ok(()),
+            MethodConfig::Sam(c) => c.rule().map(drop),
+            MethodConfig::Asam(c) => c.rule().map(drop),
+            MethodConfig::Ssam(c) => c.validate(),
+            MethodConfig::Universal(c) => c.rule().map(drop),
+        }?;
+        self.schedule().validate()?;
+        Ok(())
+    }
+
+    /// Sets the seed of the method's perturbation noise (the universal
+    /// class draws it; the other methods have none, and are unchanged).
+    pub fn with_seed(self, seed: u64) -> Self {
+        match self {
+            MethodConfig::Universal(c) => MethodConfig::Universal(c.with_seed(seed)),
+            other => other,
+        }
     }
 
     /// The method's perturbation schedule (every step for the base
     /// optimizer, which has no perturbed passes).
     pub fn schedule(&self) -> Schedule {
         match self {
-            MethodConfig::Base => Schedule::EVERY_STEP,
+            MethodConfig::Base(_) => Schedule::EVERY_STEP,
             MethodConfig::Sam(c) => c.schedule,
             MethodConfig::Asam(c) => c.schedule,
             MethodConfig::Ssam(c) => c.schedule,
@@ -85,7 +121,7 @@ impl MethodConfig {
     /// Forward-backward passes of a perturbed step.
     pub fn passes_per_step(&self) -> usize {
         match self {
-            MethodConfig::Base => 1,
+            MethodConfig::Base(_) => 1,
             MethodConfig::Sam(_) | MethodConfig::Asam(_) | MethodConfig::Ssam(_) => 2,
             MethodConfig::Universal(c) => {
                 1 + c
@@ -101,6 +137,8 @@ impl MethodConfig {
 pub enum MethodRule<B: AutodiffBackend> {
     /// The base optimizer alone.
     Base {
+        /// Clipping of the gradient.
+        clipping: Option<GradientClippingConfig>,
         /// Steps taken.
         step: u64,
     },
@@ -146,7 +184,7 @@ impl<B: AutodiffBackend> MethodRule<B> {
     /// Steps taken so far.
     pub fn step_count(&self) -> u64 {
         match self {
-            MethodRule::Base { step } => *step,
+            MethodRule::Base { step, .. } => *step,
             MethodRule::Sam(r) => r.step_count(),
             MethodRule::Asam(r) => r.step_count(),
             MethodRule::Ssam(r) => r.step_count(),
@@ -182,16 +220,17 @@ impl<B: AutodiffBackend> SharpnessRule<B> for MethodRule<B> {
     ) -> Result<SharpnessGradients<P::Extra>, OptimError>
     where
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         match self {
-            MethodRule::Base { step } => {
-                let (loss, grads, output) = closure(model.clone()).split();
+            MethodRule::Base { clipping, step } => {
+                let (loss, grads, output) = closure(model.clone(), Pass::Clean).split();
                 let loss = check_finite(loss, Pass::Clean)?;
+                let (list, g) = flatten_gradients::<B, M>(model, grads)?;
                 *step += 1;
                 Ok(SharpnessGradients {
-                    grads,
+                    grads: finish::<B>(&list, g, clipping.as_ref()),
                     report: StepReport::clean(loss, output),
                 })
             }
@@ -204,7 +243,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for MethodRule<B> {
 
     fn clipping(&self) -> Option<&GradientClippingConfig> {
         match self {
-            MethodRule::Base { .. } => None,
+            MethodRule::Base { clipping, .. } => clipping.as_ref(),
             MethodRule::Sam(r) => SharpnessRule::<B>::clipping(r),
             MethodRule::Asam(r) => SharpnessRule::<B>::clipping(r),
             MethodRule::Ssam(r) => r.clipping(),
@@ -236,7 +275,10 @@ impl<B: AutodiffBackend> SharpnessRule<B> for MethodRule<B> {
 
     fn load_record(self, record: MethodRecord<B>) -> Self {
         match self {
-            MethodRule::Base { .. } => MethodRule::Base { step: record.step },
+            MethodRule::Base { clipping, .. } => MethodRule::Base {
+                clipping,
+                step: record.step,
+            },
             MethodRule::Sam(r) => MethodRule::Sam(SharpnessRule::<B>::load_record(r, record.step)),
             MethodRule::Asam(r) => {
                 MethodRule::Asam(SharpnessRule::<B>::load_record(r, record.step))

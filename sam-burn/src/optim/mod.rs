@@ -7,7 +7,8 @@
 //! [`schedule`] (perturbed passes on one step in `every`, plain or
 //! LookSAM-style steps between) and an `init(base)` that wraps any Burn
 //! [`Optimizer`](burn::optim::Optimizer).
-//! [`base`] holds what they share: the closure contract ([`PassOutput`]),
+//! [`base`] holds what they share: the closure contract ([`Pass`] in,
+//! [`PassOutput`] out),
 //! the [`SharpnessRule`] trait, the [`SharpnessAware`] wrapper and the
 //! Learner integration ([`SharedRule`], [`LearnerOptimizer`]); [`method`]
 //! picks any of them at run time.
@@ -18,21 +19,22 @@ mod error;
 pub mod guard;
 pub mod method;
 mod noise;
-mod params;
+mod pass;
 pub mod sam;
 pub mod schedule;
 pub mod ssam;
 pub mod universal;
 
+pub use crate::params::RunningStats;
 pub use asam::{Asam, AsamConfig, AsamRule};
 pub use base::{
     LearnerOptimizer, PassOutput, SharedRule, SharpnessAware, SharpnessGradients, SharpnessRecord,
     SharpnessRule, StepFailure, StepReport,
 };
-pub use error::{OptimError, Pass};
+pub use error::OptimError;
 pub use guard::GuardReport;
-pub use method::{MethodConfig, MethodOptimizer, MethodRecord, MethodRule};
-pub use params::RunningStats;
+pub use method::{BaseConfig, MethodConfig, MethodOptimizer, MethodRecord, MethodRule};
+pub use pass::Pass;
 pub use sam::{Sam, SamConfig, SamRule};
 pub use sam_core::guard::{Decision, Guard, NonFinite};
 pub use sam_core::schedule::{Between, Schedule};

@@ -17,7 +17,7 @@ use burn::tensor::backend::Backend;
 use rayon::prelude::*;
 use sam_core::sampler::{NoiseKey, Sampler};
 
-use super::params::upload;
+use crate::params::upload;
 
 /// Entries per parallel chunk: large enough to amortise scheduling, small
 /// enough to use every core on a single big tensor.

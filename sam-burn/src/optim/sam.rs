@@ -11,11 +11,12 @@ use sam_core::schedule::Schedule;
 use super::base::{
     PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
 };
-use super::error::{OptimError, Pass, check_finite, check_radius};
-use super::params::{
+use super::error::{OptimError, check_finite, check_radius};
+use super::pass::Pass;
+use super::schedule::Scheduled;
+use crate::params::{
     Flat, ParamList, RunningStats, flatten_gradients, flatten_like, perturbed_module,
 };
-use super::schedule::Scheduled;
 
 /// Configuration of [`Sam`]; defaults are the reference settings.
 #[derive(Config, Debug)]
@@ -58,10 +59,7 @@ impl SamConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(
-            Scheduled::new(self.rule()?, self.schedule)?,
-            base,
-        ))
+        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
     }
 }
 
@@ -95,11 +93,11 @@ pub(crate) fn ascent_step<B, M, F, P, D>(
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
-    F: FnMut(M) -> P,
+    F: FnMut(M, Pass) -> P,
     P: PassOutput,
     D: FnOnce(&ParamList, &Flat<B::InnerBackend>) -> Result<AscentDirection<B>, OptimError>,
 {
-    let (l0, g0, output) = closure(model.clone()).split();
+    let (l0, g0, output) = closure(model.clone(), Pass::Clean).split();
     let l0 = check_finite(l0, Pass::Clean)?;
     let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
     if rho == 0.0 {
@@ -117,7 +115,7 @@ where
         w.add(step.tensors[t].clone().mul_scalar(scale))
     });
     drop(step);
-    let (l1, g1, _) = closure(perturbed).split();
+    let (l1, g1, _) = closure(perturbed, Pass::Perturbed { sample: 0 }).split();
     let l1 = check_finite(l1, Pass::Perturbed { sample: 0 })?;
     let g1 = flatten_like::<B, M>(model, &list, g1, &device);
     Ok(SharpnessGradients {
@@ -159,7 +157,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for SamRule {
     ) -> Result<SharpnessGradients<P::Extra>, OptimError>
     where
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         let out = ascent_step::<B, M, F, P, _>(

@@ -32,7 +32,7 @@
 //! let mut passes = Vec::new();
 //! for _ in 0..6 {
 //!     let (next, report) = optim
-//!         .step(0.1, model, |m: Linear<B>| {
+//!         .step(0.01, model, |m: Linear<B>, _| {
 //!             let loss = m.forward(x.clone()).tanh().powi_scalar(2).mean();
 //!             let value = loss.clone().into_scalar().elem::<f64>();
 //!             (value, GradientsParams::from_grads(loss.backward(), &m))
@@ -59,9 +59,14 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use sam_core::schedule::{Between, Schedule};
 
-use super::base::{PassOutput, SharpnessGradients, SharpnessRule, StepReport, finish};
-use super::error::{OptimError, Pass, check_finite};
-use super::params::{Flat, ParamList, flatten_gradients, flatten_like, unflatten};
+use burn::optim::Optimizer;
+
+use super::base::{
+    PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
+};
+use super::error::{OptimError, check_finite};
+use super::pass::Pass;
+use crate::params::{Flat, ParamList, flatten_gradients, flatten_like, unflatten};
 
 /// A rule whose perturbed passes run on one step in `schedule.every`.
 ///
@@ -86,6 +91,20 @@ pub struct Scheduled<R> {
 struct Remembered<B: Backend> {
     part: HashMap<ParamId, Tensor<B, 1>>,
     clean_norm: f64,
+}
+
+impl<M, B, R, O> SharpnessAware<M, B, Scheduled<R>, O>
+where
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+    R: SharpnessRule<B>,
+    O: Optimizer<M, B>,
+{
+    /// Wraps `rule` in `schedule` and pairs it with `base`: what every
+    /// config's `init` does. Errors if the schedule is invalid.
+    pub fn scheduled(rule: R, schedule: Schedule, base: O) -> Result<Self, OptimError> {
+        Ok(Self::new(Scheduled::new(rule, schedule)?, base))
+    }
 }
 
 impl<R: core::fmt::Debug> core::fmt::Debug for Scheduled<R> {
@@ -195,21 +214,18 @@ impl<R> Scheduled<R> {
         R: SharpnessRule<B>,
         B: AutodiffBackend,
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         if !self.schedule.reuses() {
             return self.rule.gradients(model, closure);
         }
-        // The clean gradient is seen on its way to the rule (the rule calls
-        // the closure on the clean model first); flattening and rebuilding
+        // The clean gradient is seen on its way to the rule; flattening and rebuilding
         // it only moves tensor handles.
         let mut clean: Option<(ParamList, Flat<B::InnerBackend>)> = None;
-        let mut calls = 0usize;
-        let watched = |m: M| {
-            let (loss, grads, extra) = closure(m).split();
-            calls += 1;
-            if calls > 1 {
+        let watched = |m: M, pass: Pass| {
+            let (loss, grads, extra) = closure(m, pass).split();
+            if !pass.is_clean() {
                 return (loss, grads, extra);
             }
             match flatten_gradients::<B, M>(model, grads) {
@@ -259,10 +275,10 @@ impl<R> Scheduled<R> {
         R: SharpnessRule<B>,
         B: AutodiffBackend,
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
-        let (loss, grads, output) = closure(model.clone()).split();
+        let (loss, grads, output) = closure(model.clone(), Pass::Clean).split();
         let loss = check_finite(loss, Pass::Clean)?;
         let (list, g0) = flatten_gradients::<B, M>(model, grads)?;
         let remembered = self.remembered::<B::InnerBackend>()?;
@@ -311,7 +327,7 @@ impl<R: SharpnessRule<B>, B: AutodiffBackend> SharpnessRule<B> for Scheduled<R> 
     ) -> Result<SharpnessGradients<P::Extra>, OptimError>
     where
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         let out = if self.perturbs_next() {

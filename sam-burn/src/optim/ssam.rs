@@ -18,9 +18,10 @@ use sam_core::schedule::Schedule;
 
 use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule};
 use super::error::{OptimError, check_radius};
-use super::params::{Flat, RunningStats, flatten_gradients, flatten_like};
+use super::pass::Pass;
 use super::sam::{AscentDirection, NormValue, ascent_step};
 use super::schedule::Scheduled;
+use crate::params::{Flat, RunningStats, flatten_gradients, flatten_like};
 
 /// Configuration of [`Ssam`]; defaults are the reference settings.
 #[derive(Config, Debug)]
@@ -61,6 +62,18 @@ impl SsamConfig {
     /// (without a mask; [`init`](Self::init) wraps it in the configured
     /// schedule).
     pub fn rule<B: AutodiffBackend>(&self) -> Result<SsamRule<B>, OptimError> {
+        self.validate()?;
+        Ok(SsamRule {
+            config: self.clone(),
+            clipping: self.grad_clipping.clone(),
+            mask: None,
+            step: 0,
+            refreshed_at: 0,
+        })
+    }
+
+    /// Checks `rho`, `sparsity` and `fisher_samples` (the rule's ranges).
+    pub fn validate(&self) -> Result<(), OptimError> {
         check_radius("rho", self.rho)?;
         if !(self.sparsity.is_finite() && (0.0..1.0).contains(&self.sparsity)) {
             return Err(OptimError::InvalidConfig {
@@ -76,13 +89,7 @@ impl SsamConfig {
                 reason: "must be at least 1",
             });
         }
-        Ok(SsamRule {
-            config: self.clone(),
-            clipping: self.grad_clipping.clone(),
-            mask: None,
-            step: 0,
-            refreshed_at: 0,
-        })
+        Ok(())
     }
 
     /// Builds the optimizer around `base` (any Burn optimizer).
@@ -92,10 +99,7 @@ impl SsamConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(
-            Scheduled::new(self.rule()?, self.schedule)?,
-            base,
-        ))
+        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
     }
 }
 
@@ -214,7 +218,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for SsamRule<B> {
     ) -> Result<SharpnessGradients<P::Extra>, OptimError>
     where
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         let mask = self.mask.as_ref().ok_or(OptimError::MaskMissing)?;

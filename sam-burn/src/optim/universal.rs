@@ -30,13 +30,14 @@ use sam_core::schedule::Schedule;
 use super::base::{
     PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
 };
-use super::error::{OptimError, Pass, check_finite};
+use super::error::{OptimError, check_finite};
 use super::guard::{self, GuardReport};
 use super::noise::NoiseSpec;
-use super::params::{
+use super::pass::Pass;
+use super::schedule::Scheduled;
+use crate::params::{
     Flat, RunningStats, flatten_gradients, flatten_like, perturbed_module, trainable_sizes,
 };
-use super::schedule::Scheduled;
 
 /// Configuration of [`UniversalSam`]. Unset hyperparameters take the
 /// reference values of the chosen preset
@@ -109,8 +110,9 @@ impl UniversalSamConfig {
         let rho = self.rho.unwrap_or(reference.rho);
         let lambda = self.lambda.unwrap_or(reference.lambda);
         let samples = self.samples.unwrap_or(reference.samples);
-        // Validates rho, lambda and the sampler once, up front.
-        Estimator::new(measure.as_ref(), rho, lambda, self.scaling)?;
+        // Validates rho, lambda and the sampler once, up front; the rule
+        // keeps it for every step.
+        let estimator = Estimator::shared(measure.clone(), rho, lambda, self.scaling)?;
         self.guard.validate()?;
         if samples < measure.min_samples() {
             return Err(sam_core::SamError::TooFewSamples {
@@ -120,11 +122,8 @@ impl UniversalSamConfig {
             .into());
         }
         Ok(UniversalRule {
-            measure,
-            rho,
-            lambda,
+            estimator,
             samples,
-            scaling: self.scaling,
             seed: self.seed,
             running_stats: self.running_stats,
             clipping: self.grad_clipping.clone(),
@@ -142,10 +141,7 @@ impl UniversalSamConfig {
         B: AutodiffBackend,
         O: Optimizer<M, B>,
     {
-        Ok(SharpnessAware::new(
-            Scheduled::new(self.rule()?, self.schedule)?,
-            base,
-        ))
+        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
     }
 }
 
@@ -164,11 +160,9 @@ pub struct UniversalRecord {
 /// counter that keys the noise.
 #[derive(Clone)]
 pub struct UniversalRule {
-    measure: Arc<dyn Measure>,
-    rho: f64,
-    lambda: f64,
+    /// The measure with the validated rho, lambda and scaling.
+    estimator: Estimator<'static>,
     samples: usize,
-    scaling: Scaling,
     seed: u64,
     running_stats: RunningStats,
     clipping: Option<GradientClippingConfig>,
@@ -181,11 +175,11 @@ pub struct UniversalRule {
 impl core::fmt::Debug for UniversalRule {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("UniversalRule")
-            .field("measure", &self.measure.name())
-            .field("rho", &self.rho)
-            .field("lambda", &self.lambda)
+            .field("measure", &self.measure().name())
+            .field("rho", &self.rho())
+            .field("lambda", &self.lambda())
             .field("samples", &self.samples)
-            .field("scaling", &self.scaling)
+            .field("scaling", &self.estimator.scaling())
             .field("seed", &self.seed)
             .field("guard", &self.guard)
             .field("step", &self.step)
@@ -201,17 +195,17 @@ impl UniversalRule {
 
     /// The measure.
     pub fn measure(&self) -> &dyn Measure {
-        self.measure.as_ref()
+        self.estimator.measure()
     }
 
     /// Perturbation radius.
     pub fn rho(&self) -> f64 {
-        self.rho
+        self.estimator.rho()
     }
 
     /// Weight of the sharpness term.
     pub fn lambda(&self) -> f64 {
-        self.lambda
+        self.estimator.lambda()
     }
 
     /// Noise draws per step.
@@ -251,25 +245,25 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
     ) -> Result<SharpnessGradients<P::Extra>, OptimError>
     where
         M: AutodiffModule<B>,
-        F: FnMut(M) -> P,
+        F: FnMut(M, Pass) -> P,
         P: PassOutput,
     {
         // The parameter sizes are known before the clean pass, so the first
         // sample's noise is drawn while it runs.
         let sizes = trainable_sizes::<B, M>(model);
         let spec = NoiseSpec {
-            sampler: self.measure.sampler(),
+            sampler: self.measure().sampler(),
             seed: self.seed,
             step: self.step,
-            rho: self.rho,
+            rho: self.rho(),
         };
-        let mut next = (self.lambda != 0.0 && self.samples > 0).then(|| spec.prefetch(0, &sizes));
-        let (l0, g0, output) = closure(model.clone()).split();
+        let mut next = (self.lambda() != 0.0 && self.samples > 0).then(|| spec.prefetch(0, &sizes));
+        let (l0, g0, output) = closure(model.clone(), Pass::Clean).split();
         let l0 = check_finite(l0, Pass::Clean)?;
         let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
         let clipping = self.clipping.as_ref();
 
-        if self.lambda == 0.0 {
+        if self.lambda() == 0.0 {
             self.step += 1;
             return Ok(SharpnessGradients {
                 grads: finish::<B>(&list, g0, clipping),
@@ -280,8 +274,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
         // parameter-sized buffer).
         let clean = g0.clone();
 
-        let estimator = Estimator::new(self.measure.as_ref(), self.rho, self.lambda, self.scaling)?;
-        let mut stream = estimator.stream_with_samples(l0, self.samples)?;
+        let mut stream = self.estimator.stream_with_samples(l0, self.samples)?;
         let plan = stream.plan();
         let device = g0.tensors[0].device();
         // Parameters without a gradient are not perturbed; the prefetched
@@ -326,7 +319,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             // The perturbed weights hold w + delta now; the noise need not
             // stay alive through the pass.
             drop(noise);
-            let (li, gi, _) = closure(perturbed).split();
+            let (li, gi, _) = closure(perturbed, Pass::Perturbed { sample: i }).split();
             if !li.is_finite() && self.guard.on_non_finite == NonFinite::Skip {
                 // The sharpness part is lost for this step; the base
                 // optimizer gets the clean gradient and the rest of the

@@ -338,7 +338,7 @@ pub fn dense_spectrum_checks<AB: AutodiffBackend>(device: &AB::Device) {
         .with_seed(3);
     let t = hessian.trace(&cfg).unwrap();
     assert_eq!((t.probes, t.hvps), (probes, probes));
-    within_3se("trace", t.trace, t.std_error, tr);
+    within_3se("trace", t.trace.value, t.trace.std_error, tr);
 
     // Tolerance stopping: the relative error target is reached long before
     // 10 000 probes (1%; 5% on wgpu).
@@ -350,20 +350,20 @@ pub fn dense_spectrum_checks<AB: AutodiffBackend>(device: &AB::Device) {
                 .with_rel_tol(rel_tol),
         )
         .unwrap();
-    assert!(t.converged && t.probes < 10_000 && t.std_error <= rel_tol * t.trace.abs());
+    assert!(t.converged && t.probes < 10_000 && t.trace.std_error <= rel_tol * t.trace.value.abs());
 
     // Frobenius: 200 Gaussian probes.
     let f = hessian.frobenius(&cfg).unwrap();
     within_3se(
         "frobenius^2",
-        f.frobenius_sq,
-        f.frobenius_sq_std_error,
+        f.frobenius_sq.value,
+        f.frobenius_sq.std_error,
         frob_sq,
     );
     within_3se(
         "frobenius",
-        f.frobenius,
-        f.frobenius_std_error,
+        f.frobenius.value,
+        f.frobenius.std_error,
         frob_sq.sqrt(),
     );
 
@@ -428,14 +428,20 @@ pub fn dense_spectrum_checks<AB: AutodiffBackend>(device: &AB::Device) {
         .with_max_probes(probes)
         .with_rel_tol(0.0);
     let ld = hessian.log_det(&slq_cfg).unwrap();
-    within_3se("log det", ld.log_abs_det, ld.std_error, log_det);
+    within_3se(
+        "log det",
+        ld.log_abs_det.value,
+        ld.log_abs_det.std_error,
+        log_det,
+    );
     assert_eq!((ld.negative_ritz_values, ld.floored_ritz_values), (0, 0));
     assert!(ld.probes == probes && ld.hvps <= probes * n);
 
     let density = hessian
         .density(&slq_cfg.with_max_probes(budget::<AB>(10, 4)))
         .unwrap();
-    let (tr_slq, se) = density.trace_of(|x| x);
+    let slq_trace = density.trace_of(|x| x);
+    let (tr_slq, se) = (slq_trace.value, slq_trace.std_error);
     within_3se("slq trace", tr_slq, se, tr);
     // The smoothed density integrates to one (trapezoid rule on a fine grid).
     let sigma = 0.02 * top;
@@ -484,8 +490,8 @@ pub fn per_group_checks<AB: AutodiffBackend>(device: &AB::Device) {
         let tr: f64 = idx.iter().map(|&i| h[i * n + i]).sum();
         within_3se(
             &format!("trace of {}", g.name()),
-            t.result.trace,
-            t.result.std_error,
+            t.result.trace.value,
+            t.result.trace.std_error,
             tr,
         );
         let eig = sym_eigenvalues(&block, idx.len());

@@ -1,5 +1,5 @@
-//! Parameter-space plumbing: flat views of gradients and perturbed copies of
-//! a module.
+//! The optimizers' view: flat gradients per parameter and perturbed copies
+//! of a module.
 //!
 //! Burn stores a module's gradients as [`GradientsParams`], keyed by
 //! [`ParamId`] with the tensor's rank erased. Every optimizer here only needs
@@ -12,7 +12,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use std::collections::HashMap;
 
-use super::error::OptimError;
+use super::rank::{self, MAX_RANK};
+use crate::optim::OptimError;
 
 /// The trainable parameters of a module, in visiting order.
 ///
@@ -120,14 +121,20 @@ where
         ids: Vec::new(),
         shapes: Vec::new(),
         tensors: Vec::new(),
+        unsupported: None,
     };
     module.visit(&mut visitor);
     let Flattener {
         ids,
         shapes,
         tensors,
+        unsupported,
         ..
     } = visitor;
+    // Checked here, so every list converts back in `unflatten`.
+    if let Some(rank) = unsupported {
+        return Err(OptimError::UnsupportedRank { rank });
+    }
     if ids.is_empty() {
         return Err(OptimError::NoGradients);
     }
@@ -172,34 +179,10 @@ pub(crate) fn unflatten<B: AutodiffBackend>(
 ) -> GradientsParams {
     let mut grads = GradientsParams::new();
     for ((id, shape), tensor) in list.ids.iter().zip(&list.shapes).zip(flat.tensors) {
-        register_dyn::<B::InnerBackend>(&mut grads, *id, shape, tensor);
+        rank::register::<B::InnerBackend>(&mut grads, *id, shape, tensor)
+            .expect("flatten_gradients admits only supported ranks into a list");
     }
     grads
-}
-
-/// Registers a flat tensor under its original rank.
-fn register_dyn<B: Backend>(
-    grads: &mut GradientsParams,
-    id: ParamId,
-    shape: &[usize],
-    t: Tensor<B, 1>,
-) {
-    macro_rules! reg {
-        ($d:literal) => {{
-            let dims: [usize; $d] = shape.try_into().expect("rank checked by the match");
-            grads.register::<B, $d>(id, t.reshape(dims))
-        }};
-    }
-    match shape.len() {
-        1 => reg!(1),
-        2 => reg!(2),
-        3 => reg!(3),
-        4 => reg!(4),
-        5 => reg!(5),
-        6 => reg!(6),
-        // Burn modules do not hold parameters of higher rank; keep it total anyway.
-        _ => grads.register::<B, 1>(id, t),
-    }
 }
 
 /// Flat copies of the current (inner) parameter values.
@@ -267,11 +250,17 @@ struct Flattener<'a, B: AutodiffBackend> {
     ids: Vec<ParamId>,
     shapes: Vec<Vec<usize>>,
     tensors: Vec<Tensor<B::InnerBackend, 1>>,
+    /// The rank of a trainable parameter outside 1 to `MAX_RANK`.
+    unsupported: Option<usize>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for Flattener<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+            if D == 0 || D > MAX_RANK {
+                self.unsupported.get_or_insert(D);
+                return;
+            }
             let shape = g.dims().to_vec();
             let n = shape.iter().product::<usize>();
             self.ids.push(param.id);

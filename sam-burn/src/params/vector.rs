@@ -1,4 +1,5 @@
-//! Parameter-shaped vectors: the space Hessian-vector products act on.
+//! The Hessian diagnostics' view: parameter-shaped vectors, the space
+//! Hessian-vector products act on.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,8 +8,9 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
-use super::HessianError;
-use super::rng::Rng;
+use super::rank::{self, UnsupportedRank};
+use crate::hessian::HessianError;
+use crate::hessian::rng::Rng;
 
 /// One trainable parameter tensor, as laid out in a [`ParamVector`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -529,47 +531,15 @@ impl<B: Backend> ParamVector<B> {
     }
 }
 
-pub(crate) fn read_scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+fn read_scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
     t.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
 }
 
-macro_rules! dispatch_rank {
-    ($p:expr, $rank:ident => $body:expr) => {
-        match $p.shape.len() {
-            1 => {
-                const $rank: usize = 1;
-                $body
-            }
-            2 => {
-                const $rank: usize = 2;
-                $body
-            }
-            3 => {
-                const $rank: usize = 3;
-                $body
-            }
-            4 => {
-                const $rank: usize = 4;
-                $body
-            }
-            5 => {
-                const $rank: usize = 5;
-                $body
-            }
-            6 => {
-                const $rank: usize = 6;
-                $body
-            }
-            r => {
-                return Err(HessianError::LayoutMismatch {
-                    reason: format!(
-                        "parameter `{}` has rank {r}; ranks 1 to 6 are supported",
-                        $p.path
-                    ),
-                })
-            }
-        }
-    };
+/// The Hessian diagnostics' word for a rank the flat views do not convert.
+fn rank_error(p: &ParamInfo, e: UnsupportedRank) -> HessianError {
+    HessianError::LayoutMismatch {
+        reason: format!("parameter `{}` {e}", p.path),
+    }
 }
 
 fn register_dyn<B: Backend>(
@@ -577,24 +547,18 @@ fn register_dyn<B: Backend>(
     p: &ParamInfo,
     flat: Tensor<B, 1>,
 ) -> Result<(), HessianError> {
-    dispatch_rank!(p, R => {
-        let dims: [usize; R] = p.shape.clone().try_into().expect("rank checked");
-        grads.register::<B, R>(p.id, flat.reshape(dims));
-    });
-    Ok(())
+    rank::register(grads, p.id, &p.shape, flat).map_err(|e| rank_error(p, e))
 }
 
 fn get_dyn<B: Backend>(
     grads: &GradientsParams,
     p: &ParamInfo,
 ) -> Result<Option<Tensor<B, 1>>, HessianError> {
-    let n = p.len;
-    let out = dispatch_rank!(p, R => grads.get::<B, R>(p.id).map(|t| t.reshape([n])));
-    Ok(out)
+    rank::get(grads, p.id, &p.shape).map_err(|e| rank_error(p, e))
 }
 
 /// Inner products of `w` with each vector of `basis`, read back in one transfer.
-pub(crate) fn dots<B: Backend>(basis: &[ParamVector<B>], w: &ParamVector<B>) -> Vec<f64> {
+fn dots<B: Backend>(basis: &[ParamVector<B>], w: &ParamVector<B>) -> Vec<f64> {
     if basis.is_empty() {
         return Vec::new();
     }

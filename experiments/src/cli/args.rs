@@ -1,0 +1,313 @@
+//! The command line's flags, one struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use experiments::backend::BackendKind;
+use experiments::config::{BaseKind, GuardRatio, ScheduleKind};
+use experiments::models::ModelKind;
+use sam_core::guard::NonFinite;
+use sam_core::schedule::Between;
+
+#[derive(Parser)]
+#[command(
+    name = "usam",
+    version,
+    about = "Universal sharpness-aware minimization experiments on Burn"
+)]
+pub(crate) struct Cli {
+    /// Log level filter (error, warn, info, debug); also RUST_LOG.
+    #[arg(long, global = true, default_value = "warn")]
+    pub(crate) log: String,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Train the MNIST MLP on the bundled digits with SGD, SAM, Trace-,
+    /// Frob- and Det-SAM, and compare accuracy and Hessian metrics.
+    Demo(DemoArgs),
+    /// Train one model (flags override --config; --set overrides both).
+    Train(Box<TrainArgs>),
+    /// Evaluate a run's checkpoint on the test and training sets.
+    Eval(RunArgs),
+    /// Measure a run's Hessian: trace, Frobenius norm, top eigenvalues,
+    /// log-determinant.
+    Hessian(HessianArgs),
+    /// Run a grid of trainings from a sweep file (resumable).
+    Sweep(SweepArgs),
+    /// Print the paper-style table of a sweep's results.
+    Table(TableArgs),
+    /// Write an HTML report (and a Markdown twin) of a run or sweep: the
+    /// paper-style table, learning and Hessian curves, configuration,
+    /// machine and commit.
+    Report(ReportArgs),
+    /// Print optimizer benchmark figures.
+    Bench(BenchArgs),
+    /// Check a backend against the f64 reference and the CPU backend.
+    Selftest(SelftestArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct SelftestArgs {
+    /// Backend: cpu, ndarray, wgpu, cuda.
+    #[arg(long, default_value = "cpu")]
+    pub(crate) backend: BackendKind,
+    /// Device index.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) device: usize,
+}
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// Output directory (a fresh sibling is used if it exists).
+    #[arg(long, default_value = "runs/demo")]
+    pub(crate) out: PathBuf,
+    /// Epochs per method.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) epochs: usize,
+    /// Backend: cpu, ndarray, wgpu, cuda.
+    #[arg(long, default_value = "cpu")]
+    pub(crate) backend: BackendKind,
+    /// Comma-separated methods.
+    #[arg(long, value_delimiter = ',', default_value = "sgd,sam,trace,frob,det")]
+    pub(crate) methods: Vec<String>,
+    /// Cap on steps per epoch (quick checks).
+    #[arg(long)]
+    pub(crate) steps_per_epoch: Option<usize>,
+    /// No progress bars.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Args)]
+#[command(allow_negative_numbers = true)]
+pub(crate) struct TrainArgs {
+    /// TOML configuration file (see configs/).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Output directory (must not exist or be empty, unless --resume).
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// Dataset: mnist-10k, mnist, fashion-mnist, cifar10, cifar100, cifar100-coarse, svhn, `folder:<path>`.
+    #[arg(long)]
+    pub(crate) dataset: Option<String>,
+    /// Where datasets are cached.
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Fraction of training labels corrupted.
+    #[arg(long)]
+    pub(crate) label_noise: Option<f64>,
+    /// Fraction of the training set kept.
+    #[arg(long)]
+    pub(crate) data_fraction: Option<f64>,
+    /// Model: mlp, cnn, resnet18, wrn28-10, vgg16-bn.
+    #[arg(long)]
+    pub(crate) model: Option<ModelKind>,
+    /// Method: sgd, sam, asam, ssam, trace, frob, det, moments1..3.
+    #[arg(long)]
+    pub(crate) method: Option<String>,
+    /// Perturbation radius.
+    #[arg(long)]
+    pub(crate) rho: Option<f64>,
+    /// Sharpness weight.
+    #[arg(long)]
+    pub(crate) lambda: Option<f64>,
+    /// Noise draws per step.
+    #[arg(long)]
+    pub(crate) samples: Option<usize>,
+    /// Universal class: bound ||g - g0|| at this multiple of ||g0||, or
+    /// `off` for the reference code's step (default 0.5).
+    #[arg(long)]
+    pub(crate) guard_ratio: Option<GuardRatio>,
+    /// Universal class: on a non-finite perturbed loss, `stop` or `skip`
+    /// the sharpness part of that step.
+    #[arg(long)]
+    pub(crate) on_non_finite: Option<NonFinite>,
+    /// Run the perturbed passes on one step in this many (default 1:
+    /// every step, the methods as published; ignored by sgd).
+    #[arg(long)]
+    pub(crate) every: Option<u64>,
+    /// What the steps between perturbed ones do: `base` (plain base
+    /// steps) or `reuse` (add the last sharpness part, LookSAM-style).
+    #[arg(long)]
+    pub(crate) between: Option<Between>,
+    /// Write every step's losses, norms and guard decision to steps.jsonl.
+    #[arg(long)]
+    pub(crate) log_steps: bool,
+    /// Base optimizer: sgd, adam, adamw.
+    #[arg(long)]
+    pub(crate) base: Option<BaseKind>,
+    /// Initial learning rate.
+    #[arg(long)]
+    pub(crate) lr: Option<f64>,
+    /// Schedule: constant, multistep, cosine (to 0).
+    #[arg(long)]
+    pub(crate) schedule: Option<ScheduleKind>,
+    /// Multistep milestones (epochs), comma-separated (default: a quarter,
+    /// half and three quarters of the epochs; 50,100,150 of 200).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) milestones: Vec<usize>,
+    /// Multistep factor.
+    #[arg(long, default_value_t = 0.1)]
+    pub(crate) gamma: f64,
+    /// Epochs.
+    #[arg(long)]
+    pub(crate) epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    pub(crate) batch_size: Option<usize>,
+    /// Seed.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Backend: cpu, ndarray, wgpu, cuda.
+    #[arg(long)]
+    pub(crate) backend: Option<BackendKind>,
+    /// Device index.
+    #[arg(long)]
+    pub(crate) device: Option<usize>,
+    /// Hessian metrics every N epochs.
+    #[arg(long)]
+    pub(crate) hessian_every: Option<usize>,
+    /// Override any field: key=value (dotted path, TOML value).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) sets: Vec<String>,
+    /// Print the effective configuration and exit.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// A run's output directory.
+    #[arg(long)]
+    pub(crate) run: PathBuf,
+    /// Backend to evaluate on (default: the run's).
+    #[arg(long)]
+    pub(crate) backend: Option<BackendKind>,
+    /// Where the run's dataset is (default: where it was trained from).
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct HessianArgs {
+    /// A run's output directory.
+    #[arg(long)]
+    pub(crate) run: PathBuf,
+    /// Backend (default: the run's).
+    #[arg(long)]
+    pub(crate) backend: Option<BackendKind>,
+    /// Where the run's dataset is (default: where it was trained from).
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Training examples the loss averages over.
+    #[arg(long, default_value_t = 1280)]
+    pub(crate) samples: usize,
+    /// Probes for trace and Frobenius norm (at most).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) probes: usize,
+    /// Top eigenvalues by Lanczos (0 to skip).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) top_k: usize,
+    /// Also estimate log|det H| by stochastic Lanczos quadrature.
+    #[arg(long)]
+    pub(crate) log_det: bool,
+    /// Write the result as JSON here (default: hessian.json in the run,
+    /// replaced on each call); an existing file is refused unless --force.
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
+    /// Replace an existing --json file.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct SweepArgs {
+    /// Sweep file (see configs/paper-table.toml).
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// Output root.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// List the runs and their status without training.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Override a field of every run: key=value (dotted path, TOML value),
+    /// e.g. `--set optimizer.guard_ratio=off`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) sets: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct ReportArgs {
+    /// A run's or a sweep's output directory (report.html and report.md
+    /// are written into it).
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct TableArgs {
+    /// A sweep's output root.
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+    /// Also write CSV here.
+    #[arg(long)]
+    pub(crate) csv: Option<PathBuf>,
+    /// Also write Markdown here.
+    #[arg(long)]
+    pub(crate) markdown: Option<PathBuf>,
+    /// Replace existing --csv / --markdown files.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// steps (step time per method), memory (peak memory per method) or
+    /// hessian (one Hessian-vector product against one gradient).
+    #[arg(value_parser = ["steps", "memory", "hessian", "memory-probe"])]
+    pub(crate) what: String,
+    /// Model.
+    #[arg(long, default_value = "mlp")]
+    pub(crate) model: ModelKind,
+    /// Backend.
+    #[arg(long, default_value = "cpu")]
+    pub(crate) backend: BackendKind,
+    /// Device index.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) device: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) batch: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) steps: usize,
+    /// Warm-up steps.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) warmup: usize,
+    /// Methods, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "sgd,sam,trace,frob,det")]
+    pub(crate) methods: Vec<String>,
+    /// `hessian`: probes of the timed Frobenius-norm estimate (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) probes: usize,
+    /// `steps`: also write the figures as JSON here (the schema of
+    /// `scripts/torch_baseline.py`, for `scripts/compare_steps.py`).
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
+    /// Replace an existing --json file.
+    #[arg(long)]
+    pub(crate) force: bool,
+}

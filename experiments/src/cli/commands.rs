@@ -1,0 +1,230 @@
+//! What each subcommand does, and how its failures map to exit codes.
+
+use experiments::config::ConfigError;
+use experiments::demo::{DemoOptions, run_demo};
+use experiments::sweep::{self, RunStatus, SweepConfig};
+use experiments::train::{RunError, RunOptions};
+
+use super::args::{Command, DemoArgs, HessianArgs, RunArgs, SweepArgs, TableArgs, TrainArgs};
+use super::bench::bench_cmd;
+use super::train_config::{absolute, train_config};
+
+/// A failure, with the exit code it maps to.
+pub(crate) enum Failure {
+    Usage(String),
+    Run(String),
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Config(c) => Failure::Usage(c.to_string()),
+            RunError::Output(o) => Failure::Usage(o.to_string()),
+            other => Failure::Run(other.to_string()),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+pub(crate) fn dispatch(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Demo(a) => demo(a),
+        Command::Train(a) => train(*a),
+        Command::Eval(a) => eval(a),
+        Command::Hessian(a) => hessian(a),
+        Command::Sweep(a) => sweep_cmd(a),
+        Command::Table(a) => table(a),
+        Command::Report(a) => report(&a.dir, true),
+        Command::Bench(a) => bench_cmd(a),
+        Command::Selftest(a) => {
+            let report = experiments::selftest::run(a.backend, a.device)?;
+            print!("{}", report.table());
+            if report.passed() {
+                Ok(())
+            } else {
+                Err(Failure::Run("some checks failed".into()))
+            }
+        }
+    }
+}
+
+pub(crate) fn demo(a: DemoArgs) -> Result<(), Failure> {
+    let options = DemoOptions {
+        out: a.out,
+        epochs: a.epochs.max(1),
+        backend: a.backend,
+        methods: a.methods,
+        progress: !a.quiet,
+        steps_per_epoch: a.steps_per_epoch,
+        ..DemoOptions::default()
+    };
+    let outcome = run_demo(&options)?;
+    println!("{}", outcome.table);
+    println!(
+        "results, curves and checkpoints in {} (demo.md, demo.png)",
+        outcome.dir.display()
+    );
+    report(&outcome.dir, false)
+}
+
+/// Writes the report of `dir` and says where. `usage`: a directory without
+/// runs is the caller's mistake (exit 2), not a failed run.
+pub(crate) fn report(dir: &std::path::Path, usage: bool) -> Result<(), Failure> {
+    match experiments::report::write(dir) {
+        Ok(w) => {
+            println!(
+                "report: {} (Markdown: {})",
+                w.html.display(),
+                w.markdown.display()
+            );
+            Ok(())
+        }
+        Err(e @ experiments::report::ReportError::NoRuns(_)) if usage => {
+            Err(Failure::Usage(e.to_string()))
+        }
+        Err(e) => Err(Failure::Run(format!("cannot write the report: {e}"))),
+    }
+}
+
+pub(crate) fn train(a: TrainArgs) -> Result<(), Failure> {
+    let cfg = train_config(&a)?;
+    if a.print_config {
+        print!("{}", cfg.to_toml());
+        return Ok(());
+    }
+    let summary = experiments::train::run(
+        cfg,
+        RunOptions {
+            out: a.out.clone(),
+            resume: a.resume,
+            progress: !a.quiet,
+        },
+    )?;
+    println!(
+        "{} on {}: test accuracy {:.2}% (best {:.2}%), results in {}",
+        summary.method,
+        summary.dataset,
+        100.0 * summary.final_test.accuracy,
+        100.0 * summary.best_test_accuracy,
+        a.out.display()
+    );
+    Ok(())
+}
+
+pub(crate) fn eval(a: RunArgs) -> Result<(), Failure> {
+    let data_dir = a.data_dir.as_deref().map(absolute).transpose()?;
+    let result = experiments::inspect::evaluate_run(&a.run, a.backend, data_dir)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).expect("serialises")
+    );
+    Ok(())
+}
+
+pub(crate) fn hessian(a: HessianArgs) -> Result<(), Failure> {
+    let options = experiments::inspect::HessianOptions {
+        samples: a.samples,
+        probes: a.probes,
+        top_k: a.top_k,
+        log_det: a.log_det,
+    };
+    // The user's own file is checked before the work, not after.
+    if let Some(path) = &a.json {
+        experiments::output::check_new(path, a.force).map_err(|e| Failure::Usage(e.to_string()))?;
+    }
+    let data_dir = a.data_dir.as_deref().map(absolute).transpose()?;
+    let report = experiments::inspect::hessian_run(&a.run, a.backend, data_dir, &options)?;
+    let json = serde_json::to_string_pretty(&report).expect("serialises");
+    let written = match &a.json {
+        Some(path) => experiments::output::write_new(path, json.as_bytes(), a.force),
+        None => experiments::output::write_atomic(&a.run.join("hessian.json"), json.as_bytes()),
+    };
+    written.map_err(|e| Failure::Run(e.to_string()))?;
+    println!("{json}");
+    Ok(())
+}
+
+pub(crate) fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
+    let sweep = SweepConfig::from_file(&a.config)?;
+    let runs = sweep.runs(&a.out)?;
+    let total = runs.len();
+    for (i, mut run) in runs.into_iter().enumerate() {
+        if !a.sets.is_empty() {
+            run.config = run.config.with_overrides(&a.sets)?;
+            experiments::optimizer::method_config(&run.config)?;
+        }
+        let status = sweep::status(&run.dir);
+        println!("[{}/{total}] {} ({status:?})", i + 1, run.dir.display());
+        if a.dry_run || status == RunStatus::Done {
+            continue;
+        }
+        if status == RunStatus::Failed {
+            continue;
+        }
+        let failed = sweep::FailedRun::new(&run.config, "");
+        match experiments::train::run(
+            run.config,
+            RunOptions {
+                out: run.dir.clone(),
+                resume: status == RunStatus::Resume,
+                progress: !a.quiet,
+            },
+        ) {
+            Ok(summary) => println!(
+                "    test accuracy {:.2}%",
+                100.0 * summary.final_test.accuracy
+            ),
+            // A diverging run is a result of the sweep, not the end of it.
+            Err(e @ RunError::Step { .. }) => {
+                println!("    failed: {e}");
+                sweep::FailedRun {
+                    error: e.to_string(),
+                    ..failed
+                }
+                .write(&run.dir)
+                .map_err(|io| {
+                    Failure::Run(format!(
+                        "cannot record the failure in {}: {io}",
+                        run.dir.display()
+                    ))
+                })?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !a.dry_run {
+        let cells = sweep::collect(&a.out).map_err(|e| Failure::Run(e.to_string()))?;
+        println!("\n{}", sweep::markdown(&cells));
+        report(&a.out, false)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn table(a: TableArgs) -> Result<(), Failure> {
+    let cells = sweep::collect(&a.dir)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", a.dir.display())))?;
+    if cells.is_empty() {
+        return Err(Failure::Usage(format!(
+            "no summary.json under {}",
+            a.dir.display()
+        )));
+    }
+    for path in [&a.markdown, &a.csv].into_iter().flatten() {
+        experiments::output::check_new(path, a.force).map_err(|e| Failure::Usage(e.to_string()))?;
+    }
+    let md = sweep::markdown(&cells);
+    let csv = sweep::csv(&cells);
+    print!("{md}");
+    for (path, text) in [(&a.markdown, &md), (&a.csv, &csv)] {
+        if let Some(p) = path {
+            experiments::output::write_new(p, text.as_bytes(), a.force)
+                .map_err(|e| Failure::Run(e.to_string()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! The `usam` command line: flags ([`args`]), what each subcommand does
+//! ([`commands`]), the mapping of `train`'s flags onto a configuration
+//! ([`train_config`]) and the benchmark orchestration ([`bench`]).
+
+pub(crate) mod args;
+pub(crate) mod bench;
+pub(crate) mod commands;
+pub(crate) mod train_config;
