@@ -302,6 +302,36 @@ fn the_base_method_clips_and_needs_gradients_like_the_others() {
 }
 
 #[test]
+fn the_base_method_is_the_burn_optimizer_bit_for_bit() {
+    // Flattening the gradients and registering them again only moves
+    // tensor handles: five steps with momentum and weight decay must match
+    // Burn's SGD fed the closure's gradients directly, exactly.
+    let data = tilted_quadratic();
+    let sgd = || {
+        SgdConfig::new()
+            .with_momentum(Some(burn::optim::momentum::MomentumConfig {
+                momentum: 0.9,
+                dampening: 0.0,
+                nesterov: false,
+            }))
+            .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig {
+                penalty: 5e-4,
+            }))
+            .init::<Ad, QuadraticModel<Ad>>()
+    };
+    let start = data.model(&[1.0, -2.0, 0.5], &device());
+    let mut plain = sgd();
+    let mut model = start.clone();
+    for _ in 0..5 {
+        let (_, grads) = loss_and_grads(&model, data.loss(&model));
+        model = plain.step(0.05, model, grads);
+    }
+    let mut base = MethodConfig::Base(BaseConfig::new()).init(sgd()).unwrap();
+    let stepped = run_steps(&mut base, &data, start, 5);
+    assert_eq!(to_vec(stepped.w.val()), to_vec(model.w.val()));
+}
+
+#[test]
 fn the_closure_is_told_which_pass_it_runs() {
     let data = identity_quadratic();
     let passes = |method: MethodConfig, steps: usize| {
