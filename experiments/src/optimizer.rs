@@ -76,121 +76,117 @@ impl TryFrom<&OptimizerSettings> for MethodConfig {
     type Error = ConfigError;
 
     fn try_from(settings: &OptimizerSettings) -> Result<Self, ConfigError> {
-        method_of(settings)
-    }
-}
-
-fn method_of(settings: &OptimizerSettings) -> Result<MethodConfig, ConfigError> {
-    let stats = if settings.bn_all_passes {
-        RunningStats::AllPasses
-    } else {
-        RunningStats::CleanPassOnly
-    };
-    let clip = settings.clip_norm.map(GradientClippingConfig::Norm);
-    // Checked for every method, so a bad value never passes silently
-    // because the chosen method happens to ignore it.
-    for (field, value) in [
-        ("optimizer.rho", settings.rho),
-        ("optimizer.lambda", settings.lambda),
-    ] {
-        if let Some(v) = value
-            && !(v.is_finite() && v >= 0.0)
-        {
-            return Err(invalid(field, v, "must be finite and non-negative"));
-        }
-    }
-    let guard = Guard {
-        max_ratio: settings.guard_ratio.0,
-        on_non_finite: settings.on_non_finite,
-    };
-    guard.validate().map_err(|_| {
-        invalid(
-            "optimizer.guard_ratio",
-            settings.guard_ratio,
-            "must be a finite positive number, or \"off\"",
-        )
-    })?;
-    let schedule = Schedule::every(settings.every, settings.between)
-        .map_err(|_| invalid("optimizer.every", settings.every, "must be at least 1"))?;
-    if settings.samples == Some(0) {
-        return Err(invalid("optimizer.samples", 0, "must be at least 1"));
-    }
-    // Validated for every method so a typo never passes silently.
-    let sampler = settings.sampler.as_deref().map(parse_sampler).transpose()?;
-    let method = settings.method.to_ascii_lowercase();
-    let config = match method.as_str() {
-        "sgd" | "base" => MethodConfig::Base(BaseConfig::new().with_grad_clipping(clip)),
-        "sam" => {
-            let mut c = SamConfig::new()
-                .with_schedule(schedule)
-                .with_running_stats(stats)
-                .with_grad_clipping(clip);
-            if let Some(rho) = settings.rho {
-                c = c.with_rho(rho);
+        let stats = if settings.bn_all_passes {
+            RunningStats::AllPasses
+        } else {
+            RunningStats::CleanPassOnly
+        };
+        let clip = settings.clip_norm.map(GradientClippingConfig::Norm);
+        // Checked for every method, so a bad value never passes silently
+        // because the chosen method happens to ignore it.
+        for (field, value) in [
+            ("optimizer.rho", settings.rho),
+            ("optimizer.lambda", settings.lambda),
+        ] {
+            if let Some(v) = value
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(invalid(field, v, "must be finite and non-negative"));
             }
-            MethodConfig::Sam(c)
         }
-        "asam" => {
-            let mut c = AsamConfig::new()
-                .with_schedule(schedule)
-                .with_eta(settings.eta)
-                .with_running_stats(stats)
-                .with_grad_clipping(clip);
-            if let Some(rho) = settings.rho {
-                c = c.with_rho(rho);
-            }
-            MethodConfig::Asam(c)
-        }
-        "ssam" => {
-            let mut c = SsamConfig::new()
-                .with_schedule(schedule)
-                .with_sparsity(settings.sparsity)
-                .with_fisher_samples(settings.fisher_samples)
-                .with_running_stats(stats)
-                .with_grad_clipping(clip);
-            if let Some(rho) = settings.rho {
-                c = c.with_rho(rho);
-            }
-            MethodConfig::Ssam(c)
-        }
-        name => {
-            let preset: Preset = name.parse().map_err(|_| {
-                invalid(
-                    "optimizer.method",
-                    &settings.method,
-                    format!("expected one of {}", METHODS.join(", ")),
-                )
-            })?;
-            // Said here, in the same words as a negative rho, rather than
-            // left to the estimator's own message.
-            if settings.rho == Some(0.0) {
-                return Err(invalid(
-                    "optimizer.rho",
-                    0,
-                    format!(
-                        "must be finite and positive for {name}: its coefficient estimate divides by rho (sam, asam and ssam accept 0: the base optimizer's step)"
-                    ),
-                ));
-            }
-            MethodConfig::Universal(
-                UniversalSamConfig::new(preset)
-                    .with_schedule(schedule)
-                    .with_rho(settings.rho)
-                    .with_lambda(settings.lambda)
-                    .with_samples(settings.samples)
-                    .with_sampler(sampler)
-                    .with_scaling(settings.scaling)
-                    .with_running_stats(stats)
-                    .with_grad_clipping(clip)
-                    .with_guard(guard),
+        let guard = Guard {
+            max_ratio: settings.guard_ratio.0,
+            on_non_finite: settings.on_non_finite,
+        };
+        guard.validate().map_err(|_| {
+            invalid(
+                "optimizer.guard_ratio",
+                settings.guard_ratio,
+                "must be a finite positive number, or \"off\"",
             )
+        })?;
+        let schedule = Schedule::every(settings.every, settings.between)
+            .map_err(|_| invalid("optimizer.every", settings.every, "must be at least 1"))?;
+        if settings.samples == Some(0) {
+            return Err(invalid("optimizer.samples", 0, "must be at least 1"));
         }
-    };
-    // The ranges the optimizers check themselves surface now, typed.
-    config
-        .validate()
-        .map_err(|e| invalid("optimizer", &settings.method, e.to_string()))?;
-    Ok(config)
+        // Validated for every method so a typo never passes silently.
+        let sampler = settings.sampler.as_deref().map(parse_sampler).transpose()?;
+        let method = settings.method.to_ascii_lowercase();
+        let config = match method.as_str() {
+            "sgd" | "base" => MethodConfig::Base(BaseConfig::new().with_grad_clipping(clip)),
+            "sam" => {
+                let mut c = SamConfig::new()
+                    .with_schedule(schedule)
+                    .with_running_stats(stats)
+                    .with_grad_clipping(clip);
+                if let Some(rho) = settings.rho {
+                    c = c.with_rho(rho);
+                }
+                MethodConfig::Sam(c)
+            }
+            "asam" => {
+                let mut c = AsamConfig::new()
+                    .with_schedule(schedule)
+                    .with_eta(settings.eta)
+                    .with_running_stats(stats)
+                    .with_grad_clipping(clip);
+                if let Some(rho) = settings.rho {
+                    c = c.with_rho(rho);
+                }
+                MethodConfig::Asam(c)
+            }
+            "ssam" => {
+                let mut c = SsamConfig::new()
+                    .with_schedule(schedule)
+                    .with_sparsity(settings.sparsity)
+                    .with_fisher_samples(settings.fisher_samples)
+                    .with_running_stats(stats)
+                    .with_grad_clipping(clip);
+                if let Some(rho) = settings.rho {
+                    c = c.with_rho(rho);
+                }
+                MethodConfig::Ssam(c)
+            }
+            name => {
+                let preset: Preset = name.parse().map_err(|_| {
+                    invalid(
+                        "optimizer.method",
+                        &settings.method,
+                        format!("expected one of {}", METHODS.join(", ")),
+                    )
+                })?;
+                // Said here, in the same words as a negative rho, rather than
+                // left to the estimator's own message.
+                if settings.rho == Some(0.0) {
+                    return Err(invalid(
+                        "optimizer.rho",
+                        0,
+                        format!(
+                            "must be finite and positive for {name}: its coefficient estimate divides by rho (sam, asam and ssam accept 0: the base optimizer's step)"
+                        ),
+                    ));
+                }
+                MethodConfig::Universal(
+                    UniversalSamConfig::new(preset)
+                        .with_schedule(schedule)
+                        .with_rho(settings.rho)
+                        .with_lambda(settings.lambda)
+                        .with_samples(settings.samples)
+                        .with_sampler(sampler)
+                        .with_scaling(settings.scaling)
+                        .with_running_stats(stats)
+                        .with_grad_clipping(clip)
+                        .with_guard(guard),
+                )
+            }
+        };
+        // The ranges the optimizers check themselves surface now, typed.
+        config
+            .validate()
+            .map_err(|e| invalid("optimizer", &settings.method, e.to_string()))?;
+        Ok(config)
+    }
 }
 
 /// SGD, Adam or AdamW behind one type, so the training loop has one

@@ -189,7 +189,7 @@ pub(crate) struct RunArgs {
     /// A run's output directory.
     #[arg(long)]
     pub(crate) run: PathBuf,
-    /// Backend to evaluate on (default: the run's).
+    /// Backend (default: the run's).
     #[arg(long)]
     pub(crate) backend: Option<BackendKind>,
     /// Where the run's dataset is (default: where it was trained from).
@@ -199,15 +199,9 @@ pub(crate) struct RunArgs {
 
 #[derive(Args)]
 pub(crate) struct HessianArgs {
-    /// A run's output directory.
-    #[arg(long)]
-    pub(crate) run: PathBuf,
-    /// Backend (default: the run's).
-    #[arg(long)]
-    pub(crate) backend: Option<BackendKind>,
-    /// Where the run's dataset is (default: where it was trained from).
-    #[arg(long)]
-    pub(crate) data_dir: Option<PathBuf>,
+    // --run, --backend and --data-dir, as for `eval`.
+    #[command(flatten)]
+    pub(crate) target: RunArgs,
     /// Training examples the loss averages over.
     #[arg(long, default_value_t = 1280)]
     pub(crate) samples: usize,

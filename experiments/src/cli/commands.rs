@@ -137,12 +137,17 @@ pub(crate) fn hessian(a: HessianArgs) -> Result<(), Failure> {
     if let Some(path) = &a.json {
         experiments::output::check_new(path, a.force).map_err(|e| Failure::Usage(e.to_string()))?;
     }
-    let data_dir = a.data_dir.as_deref().map(absolute).transpose()?;
-    let report = experiments::inspect::hessian_run(&a.run, a.backend, data_dir, &options)?;
+    let RunArgs {
+        run,
+        backend,
+        data_dir,
+    } = &a.target;
+    let data_dir = data_dir.as_deref().map(absolute).transpose()?;
+    let report = experiments::inspect::hessian_run(run, *backend, data_dir, &options)?;
     let json = serde_json::to_string_pretty(&report).expect("serialises");
     let written = match &a.json {
         Some(path) => experiments::output::write_new(path, json.as_bytes(), a.force),
-        None => experiments::output::write_atomic(&a.run.join("hessian.json"), json.as_bytes()),
+        None => experiments::output::write_atomic(&run.join("hessian.json"), json.as_bytes()),
     };
     written.map_err(|e| Failure::Run(e.to_string()))?;
     println!("{json}");

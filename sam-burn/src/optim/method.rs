@@ -227,10 +227,19 @@ impl<B: AutodiffBackend> SharpnessRule<B> for MethodRule<B> {
             MethodRule::Base { clipping, step } => {
                 let (loss, grads, output) = closure(model.clone(), Pass::Clean).split();
                 let loss = check_finite(loss, Pass::Clean)?;
-                let (list, g) = flatten_gradients::<B, M>(model, grads)?;
+                // Without clipping the gradient goes to the base optimizer
+                // as the closure made it: no flattening on SGD's hot path.
+                let grads = match clipping {
+                    Some(c) => {
+                        let (list, g) = flatten_gradients::<B, M>(model, grads)?;
+                        finish::<B>(&list, g, Some(&*c))
+                    }
+                    None if grads.is_empty() => return Err(OptimError::NoGradients),
+                    None => grads,
+                };
                 *step += 1;
                 Ok(SharpnessGradients {
-                    grads: finish::<B>(&list, g, clipping.as_ref()),
+                    grads,
                     report: StepReport::clean(loss, output),
                 })
             }
