@@ -106,18 +106,7 @@ impl ImageDataset {
                 labels: labels.len(),
             });
         }
-        if let Some((index, &label)) = labels
-            .iter()
-            .enumerate()
-            .find(|&(_, &l)| usize::from(l) >= num_classes)
-        {
-            return Err(Error::LabelOutOfRange {
-                what: name,
-                index,
-                label: i64::from(label),
-                num_classes,
-            });
-        }
+        check_labels(&labels, num_classes, &name)?;
         Ok(Self {
             name,
             shape,
@@ -243,6 +232,28 @@ impl ImageDataset {
             index,
             shape: self.shape,
         })
+    }
+}
+
+/// [`Error::LabelOutOfRange`] for the first label `>= num_classes`.
+pub(crate) fn check_labels<L: Copy + Into<u16>>(
+    labels: &[L],
+    num_classes: usize,
+    what: &str,
+) -> Result<()> {
+    match labels
+        .iter()
+        .map(|&l| l.into())
+        .enumerate()
+        .find(|&(_, l)| usize::from(l) >= num_classes)
+    {
+        Some((index, label)) => Err(Error::LabelOutOfRange {
+            what: what.to_string(),
+            index,
+            label: i64::from(label),
+            num_classes,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use crate::dataset::{ImageDataset, ImageShape, Split};
+use crate::dataset::{ImageDataset, ImageShape, Split, check_labels};
 use crate::download::{self, Resource};
 use crate::error::{Error, Result};
 use crate::options::LoadOptions;
@@ -249,18 +249,7 @@ pub fn parse_pair(
             labels: labels.len(),
         });
     }
-    if let Some((index, &label)) = labels
-        .iter()
-        .enumerate()
-        .find(|&(_, &l)| usize::from(l) >= num_classes)
-    {
-        return Err(Error::LabelOutOfRange {
-            what: labels_what,
-            index,
-            label: i64::from(label),
-            num_classes,
-        });
-    }
+    check_labels(&labels[..], num_classes, &labels_what)?;
     let labels = labels.iter().map(|&l| u16::from(l)).collect();
     ImageDataset::new(name, shape, num_classes, pixels.to_vec(), labels)
 }

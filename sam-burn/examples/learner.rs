@@ -5,39 +5,37 @@
 //! cargo run --release -p sam-burn --example learner
 //! ```
 //!
-//! The model keeps a [`SharedRule`] (a handle to the sharpness rule) in a
-//! `#[module(skip)]` field; `TrainStep::step` asks it for the combined
-//! gradient. The Learner's optimizer is the matching [`LearnerOptimizer`],
-//! which steps the base optimizer (SGD here) and saves the rule's state
-//! (the noise step counter) in the Learner's checkpoints.
+//! The model is a plain Burn module: it implements [`SharpnessStep`] (its
+//! loss on a batch) and `InferenceStep`, and [`SharpnessModel`] wraps it
+//! with the shared rule into the Learner's `TrainStep`. The Learner's
+//! optimizer is the matching `LearnerOptimizer`, which steps the base
+//! optimizer (SGD here) and saves the rule's state (the noise step counter)
+//! in the Learner's checkpoints. A failed step (a non-finite loss) leaves
+//! the weights unchanged and stops training through the interrupter, with
+//! the error as the reason.
 
 use burn::backend::{Autodiff, Flex};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, Relu};
+use burn::optim::SgdConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
 use burn::record::CompactRecorder;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{
-    ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
-};
+use burn::train::{ClassificationOutput, InferenceStep, Interrupter, Learner, SupervisedTraining};
 use datasets::{ImageBatch, ImageBatcher, Normalization};
-use sam_burn::optim::{Scheduled, SharedRule, UniversalRule, UniversalSamConfig};
+use sam_burn::optim::{SharpnessModel, SharpnessStep, UniversalSamConfig};
 use sam_core::presets::Preset;
 
-/// A 784-128-10 MLP that carries the sharpness rule.
+/// A 784-128-10 MLP.
 #[derive(Module, Debug)]
 struct Model<B: Backend> {
     hidden: Linear<B>,
     out: Linear<B>,
     act: Relu,
-    /// Not a parameter: shared with the Learner's optimizer.
-    #[module(skip)]
-    sam: Option<SharedRule<Scheduled<UniversalRule>>>,
 }
 
 impl<B: Backend> Model<B> {
@@ -55,30 +53,13 @@ impl<B: Backend> Model<B> {
     }
 }
 
-impl<B: AutodiffBackend> TrainStep for Model<B> {
+impl<B: AutodiffBackend> SharpnessStep<B> for Model<B> {
     type Input = ImageBatch<B>;
     type Output = ClassificationOutput<B>;
 
-    fn step(&self, batch: ImageBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
-        let sam = self
-            .sam
-            .as_ref()
-            .expect("the training model carries the rule");
-        let result = sam
-            .gradients(self, |m: Model<B>, _| {
-                let out = m.classify(batch.images.clone(), batch.targets.clone());
-                let loss = out.loss.clone().into_scalar().elem::<f64>();
-                let grads = GradientsParams::from_grads(out.loss.backward(), &m);
-                // The clean pass's output feeds the Learner's metrics.
-                (loss, grads, out)
-            })
-            // TrainStep cannot return an error; a typed error ends training
-            // with its message (e.g. a non-finite loss).
-            .unwrap_or_else(|e| panic!("sharpness-aware step failed: {e}"));
-        TrainOutput {
-            grads: result.grads,
-            item: result.report.output,
-        }
+    fn loss(&self, batch: &ImageBatch<B>) -> (Tensor<B, 1>, ClassificationOutput<B>) {
+        let out = self.classify(batch.images.clone(), batch.targets.clone());
+        (out.loss.clone(), out)
     }
 }
 
@@ -111,12 +92,14 @@ fn main() {
         .expect("valid configuration");
     let (rule, optim) = optim.into_learner();
 
+    let interrupter = Interrupter::new();
     let model = Model::<Ad> {
         hidden: LinearConfig::new(784, 128).init(&device),
         out: LinearConfig::new(128, 10).init(&device),
         act: Relu::new(),
-        sam: Some(rule),
     };
+    let model = SharpnessModel::new(model, rule).with_interrupter(interrupter.clone());
+    let failures = model.failures().clone();
 
     let batcher = ImageBatcher::new(Normalization::mnist());
     let train = DataLoaderBuilder::new(batcher.clone())
@@ -135,9 +118,14 @@ fn main() {
         .metric_valid_numeric(LossMetric::new())
         .metric_valid_numeric(AccuracyMetric::new())
         .with_file_checkpointer(CompactRecorder::new())
+        .with_interrupter(interrupter)
         .num_epochs(2)
         .summary();
     let result = training.launch(Learner::new(model, optim, 0.05));
+    if let Some(reason) = failures.last() {
+        eprintln!("training stopped: {reason}");
+        std::process::exit(1);
+    }
     println!(
         "trained {} parameters with Frob-SAM; logs and checkpoints in {}",
         result.model.num_params(),

@@ -8,9 +8,8 @@ use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use sam_core::schedule::Schedule;
 
-use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule};
+use super::base::{GradientsOf, PassFn, SharpnessAware, SharpnessRule};
 use super::error::{OptimError, check_radius};
-use super::pass::Pass;
 use super::sam::{AscentDirection, NormValue, ascent_step};
 use super::schedule::Scheduled;
 use crate::params::{Flat, RunningStats, flatten_values};
@@ -86,18 +85,13 @@ impl AsamRule {
 impl<B: AutodiffBackend> SharpnessRule<B> for AsamRule {
     type Record = u64;
 
-    fn gradients<M, F, P>(
+    fn gradients<M: AutodiffModule<B>, F: PassFn<M>>(
         &mut self,
         model: &M,
         closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
-    {
+    ) -> GradientsOf<M, F> {
         let eta = self.eta;
-        let out = ascent_step::<B, M, F, P, _>(
+        let out = ascent_step::<B, M, F, _>(
             model,
             closure,
             self.rho,

@@ -3,16 +3,16 @@
 //! optimizer.
 
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsParams, MultiGradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::record::Record;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::error::OptimError;
 use super::guard::GuardReport;
+use super::learner::{LearnerOptimizer, SharedRule};
 use super::pass::Pass;
 use crate::params::{Flat, ParamList, unflatten};
 
@@ -44,6 +44,27 @@ impl<T> PassOutput for (f64, GradientsParams, T) {
         self
     }
 }
+
+/// A closure of the step contract, `FnMut(model, Pass) -> impl PassOutput`:
+/// every such closure implements it, so write closures as usual.
+pub trait PassFn<M>: FnMut(M, Pass) -> <Self as PassFn<M>>::Output {
+    /// What the closure returns.
+    type Output: PassOutput;
+}
+
+impl<M, F, P> PassFn<M> for F
+where
+    F: FnMut(M, Pass) -> P,
+    P: PassOutput,
+{
+    type Output = P;
+}
+
+/// The extra output a closure `F` keeps from the clean pass.
+pub type ExtraOf<M, F> = <<F as PassFn<M>>::Output as PassOutput>::Extra;
+
+/// The combined gradient for closure `F`, or why there is none.
+pub type GradientsOf<M, F> = Result<SharpnessGradients<ExtraOf<M, F>>, OptimError>;
 
 /// The result of a sharpness-aware gradient computation.
 #[derive(Debug)]
@@ -106,15 +127,11 @@ pub trait SharpnessRule<B: AutodiffBackend>: Clone + Send {
     /// called first with the unperturbed model and [`Pass::Clean`], then
     /// with each perturbed copy and its [`Pass::Perturbed`]. The state
     /// advances only on success.
-    fn gradients<M, F, P>(
+    fn gradients<M: AutodiffModule<B>, F: PassFn<M>>(
         &mut self,
         model: &M,
         closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput;
+    ) -> GradientsOf<M, F>;
 
     /// The clipping the rule applies to its final gradient; a
     /// [`Scheduled`](super::schedule::Scheduled) rule applies it on the
@@ -260,15 +277,7 @@ where
     }
 
     /// The combined gradient without the base step, for custom loops.
-    pub fn gradients<F, P>(
-        &mut self,
-        model: &M,
-        closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
-    where
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
-    {
+    pub fn gradients<F: PassFn<M>>(&mut self, model: &M, closure: F) -> GradientsOf<M, F> {
         self.rule.gradients(model, closure)
     }
 
@@ -303,116 +312,11 @@ where
     }
 
     /// Splits into the two halves burn-train's `Learner` needs: a shared
-    /// rule to call from `TrainStep::step`, and a Burn [`Optimizer`] whose
-    /// record also saves the rule's state, so Learner checkpoints resume
-    /// exactly.
+    /// rule for [`SharpnessModel`](super::SharpnessModel) (or a
+    /// hand-written `TrainStep`), and a Burn [`Optimizer`] whose record
+    /// also saves the rule's state, so Learner checkpoints resume exactly.
     pub fn into_learner(self) -> (SharedRule<R>, LearnerOptimizer<M, B, R, O>) {
-        let shared = SharedRule {
-            inner: Arc::new(Mutex::new(self.rule)),
-        };
-        let optim = LearnerOptimizer {
-            base: self.base,
-            rule: shared.clone(),
-            _marker: PhantomData,
-        };
-        (shared, optim)
-    }
-}
-
-/// A rule shared between a model's `TrainStep` and a [`LearnerOptimizer`].
-///
-/// Cloning shares the state. Store it in the model with `#[module(skip)]`.
-pub struct SharedRule<R> {
-    inner: Arc<Mutex<R>>,
-}
-
-impl<R> Clone for SharedRule<R> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<R> core::fmt::Debug for SharedRule<R> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("SharedRule")
-    }
-}
-
-impl<R> SharedRule<R> {
-    /// Computes the combined gradient (see [`SharpnessRule::gradients`]).
-    pub fn gradients<B, M, F, P>(
-        &self,
-        model: &M,
-        closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
-    where
-        B: AutodiffBackend,
-        R: SharpnessRule<B>,
-        M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
-    {
-        self.lock().gradients(model, closure)
-    }
-
-    /// Runs `f` with the rule locked (to read its state or refresh a mask).
-    pub fn with<T>(&self, f: impl FnOnce(&mut R) -> T) -> T {
-        f(&mut self.lock())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, R> {
-        // A panic inside a closure poisons the lock; the rule's state is
-        // only written after success, so it is still consistent.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The Burn [`Optimizer`] to give burn-train's `Learner`: it steps the base
-/// optimizer with the combined gradient computed in `TrainStep::step`, and
-/// its record holds the rule's state too.
-#[derive(Clone)]
-pub struct LearnerOptimizer<M, B, R, O>
-where
-    M: AutodiffModule<B>,
-    B: AutodiffBackend,
-    R: SharpnessRule<B>,
-    O: Optimizer<M, B>,
-{
-    base: O,
-    rule: SharedRule<R>,
-    _marker: PhantomData<fn(M, B)>,
-}
-
-impl<M, B, R, O> Optimizer<M, B> for LearnerOptimizer<M, B, R, O>
-where
-    M: AutodiffModule<B>,
-    B: AutodiffBackend,
-    R: SharpnessRule<B> + 'static,
-    O: Optimizer<M, B>,
-{
-    type Record = SharpnessRecord<B, R, M, O>;
-
-    fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
-        self.base.step(lr, module, grads)
-    }
-
-    fn step_multi(&mut self, lr: LearningRate, module: M, grads: MultiGradientsParams) -> M {
-        self.base.step_multi(lr, module, grads)
-    }
-
-    fn to_record(&self) -> Self::Record {
-        (self.base.to_record(), self.rule.with(|r| r.to_record()))
-    }
-
-    fn load_record(mut self, record: Self::Record) -> Self {
-        let (base, rule) = record;
-        self.base = self.base.load_record(base);
-        self.rule.with(|r| {
-            let current = r.clone();
-            *r = current.load_record(rule);
-        });
-        self
+        let shared = SharedRule::new(self.rule);
+        (shared.clone(), LearnerOptimizer::new(self.base, shared))
     }
 }

@@ -13,7 +13,8 @@ use sam_core::schedule::Schedule;
 
 use super::asam::{AsamConfig, AsamRule};
 use super::base::{
-    PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
+    GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport,
+    finish,
 };
 use super::error::{OptimError, check_finite};
 use super::pass::Pass;
@@ -213,16 +214,11 @@ impl<B: AutodiffBackend> MethodRule<B> {
 impl<B: AutodiffBackend> SharpnessRule<B> for MethodRule<B> {
     type Record = MethodRecord<B>;
 
-    fn gradients<M, F, P>(
+    fn gradients<M: AutodiffModule<B>, F: PassFn<M>>(
         &mut self,
         model: &M,
         mut closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
-    {
+    ) -> GradientsOf<M, F> {
         match self {
             MethodRule::Base { clipping, step } => {
                 let (loss, grads, output) = closure(model.clone(), Pass::Clean).split();

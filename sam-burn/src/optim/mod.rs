@@ -8,15 +8,16 @@
 //! LookSAM-style steps between) and an `init(base)` that wraps any Burn
 //! [`Optimizer`](burn::optim::Optimizer).
 //! [`base`] holds what they share: the closure contract ([`Pass`] in,
-//! [`PassOutput`] out),
-//! the [`SharpnessRule`] trait, the [`SharpnessAware`] wrapper and the
-//! Learner integration ([`SharedRule`], [`LearnerOptimizer`]); [`method`]
-//! picks any of them at run time.
+//! [`PassOutput`] out), the [`SharpnessRule`] trait and the
+//! [`SharpnessAware`] wrapper; [`learner`] plugs any of them into
+//! burn-train's `Learner` ([`SharpnessModel`], [`LearnerOptimizer`]);
+//! [`method`] picks one at run time.
 
 pub mod asam;
 pub mod base;
 mod error;
 pub mod guard;
+pub mod learner;
 pub mod method;
 mod noise;
 mod pass;
@@ -28,11 +29,12 @@ pub mod universal;
 pub use crate::params::RunningStats;
 pub use asam::{Asam, AsamConfig, AsamRule};
 pub use base::{
-    LearnerOptimizer, PassOutput, SharedRule, SharpnessAware, SharpnessGradients, SharpnessRecord,
+    ExtraOf, GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRecord,
     SharpnessRule, StepFailure, StepReport,
 };
 pub use error::OptimError;
 pub use guard::GuardReport;
+pub use learner::{LearnerOptimizer, SharedRule, SharpnessModel, SharpnessStep, StepFailures};
 pub use method::{BaseConfig, MethodConfig, MethodOptimizer, MethodRecord, MethodRule};
 pub use pass::Pass;
 pub use sam::{Sam, SamConfig, SamRule};

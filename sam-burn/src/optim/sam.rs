@@ -9,7 +9,8 @@ use burn::tensor::backend::AutodiffBackend;
 use sam_core::schedule::Schedule;
 
 use super::base::{
-    PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
+    GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport,
+    finish,
 };
 use super::error::{OptimError, check_finite, check_radius};
 use super::pass::Pass;
@@ -82,19 +83,18 @@ impl SamRule {
 /// Shared by SAM, ASAM and SSAM: clean pass, then one pass at
 /// `w + scale * direction`, where `direction(list, g0, w)` returns the
 /// unnormalised ascent direction and its norm is taken over all parameters.
-pub(crate) fn ascent_step<B, M, F, P, D>(
+pub(crate) fn ascent_step<B, M, F, D>(
     model: &M,
     mut closure: F,
     rho: f64,
     running_stats: RunningStats,
     clipping: Option<&GradientClippingConfig>,
     direction: D,
-) -> Result<SharpnessGradients<P::Extra>, OptimError>
+) -> GradientsOf<M, F>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
-    F: FnMut(M, Pass) -> P,
-    P: PassOutput,
+    F: PassFn<M>,
     D: FnOnce(&ParamList, &Flat<B::InnerBackend>) -> Result<AscentDirection<B>, OptimError>,
 {
     let (l0, g0, output) = closure(model.clone(), Pass::Clean).split();
@@ -150,17 +150,12 @@ impl<B: AutodiffBackend> NormValue<B> {
 impl<B: AutodiffBackend> SharpnessRule<B> for SamRule {
     type Record = u64;
 
-    fn gradients<M, F, P>(
+    fn gradients<M: AutodiffModule<B>, F: PassFn<M>>(
         &mut self,
         model: &M,
         closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
-    {
-        let out = ascent_step::<B, M, F, P, _>(
+    ) -> GradientsOf<M, F> {
+        let out = ascent_step::<B, M, F, _>(
             model,
             closure,
             self.rho,

@@ -62,7 +62,8 @@ use sam_core::schedule::{Between, Schedule};
 use burn::optim::Optimizer;
 
 use super::base::{
-    PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
+    GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport,
+    finish,
 };
 use super::error::{OptimError, check_finite};
 use super::pass::Pass;
@@ -205,17 +206,12 @@ impl<R> Scheduled<R> {
 
     /// A perturbed step of the wrapped rule that, in reuse mode, keeps its
     /// sharpness part.
-    fn perturbed_step<B, M, F, P>(
-        &mut self,
-        model: &M,
-        mut closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
+    fn perturbed_step<B, M, F>(&mut self, model: &M, mut closure: F) -> GradientsOf<M, F>
     where
         R: SharpnessRule<B>,
         B: AutodiffBackend,
         M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
+        F: PassFn<M>,
     {
         if !self.schedule.reuses() {
             return self.rule.gradients(model, closure);
@@ -266,17 +262,12 @@ impl<R> Scheduled<R> {
     }
 
     /// A step between perturbed ones: one clean pass.
-    fn clean_step<B, M, F, P>(
-        &mut self,
-        model: &M,
-        mut closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
+    fn clean_step<B, M, F>(&mut self, model: &M, mut closure: F) -> GradientsOf<M, F>
     where
         R: SharpnessRule<B>,
         B: AutodiffBackend,
         M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
+        F: PassFn<M>,
     {
         let (loss, grads, output) = closure(model.clone(), Pass::Clean).split();
         let loss = check_finite(loss, Pass::Clean)?;
@@ -320,16 +311,11 @@ impl<R> Scheduled<R> {
 impl<R: SharpnessRule<B>, B: AutodiffBackend> SharpnessRule<B> for Scheduled<R> {
     type Record = (R::Record, ScheduleRecord<B>);
 
-    fn gradients<M, F, P>(
+    fn gradients<M: AutodiffModule<B>, F: PassFn<M>>(
         &mut self,
         model: &M,
         closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
-    {
+    ) -> GradientsOf<M, F> {
         let out = if self.perturbs_next() {
             let out = self.perturbed_step(model, closure)?;
             self.perturbed += 1;

@@ -16,9 +16,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use sam_core::schedule::Schedule;
 
-use super::base::{PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule};
+use super::base::{GradientsOf, PassFn, SharpnessAware, SharpnessRule};
 use super::error::{OptimError, check_radius};
-use super::pass::Pass;
 use super::sam::{AscentDirection, NormValue, ascent_step};
 use super::schedule::Scheduled;
 use crate::params::{Flat, RunningStats, flatten_gradients, flatten_like};
@@ -211,18 +210,13 @@ impl<B: AutodiffBackend> SsamRule<B> {
 impl<B: AutodiffBackend> SharpnessRule<B> for SsamRule<B> {
     type Record = SsamRecord<B>;
 
-    fn gradients<M, F, P>(
+    fn gradients<M: AutodiffModule<B>, F: PassFn<M>>(
         &mut self,
         model: &M,
         closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
-    {
+    ) -> GradientsOf<M, F> {
         let mask = self.mask.as_ref().ok_or(OptimError::MaskMissing)?;
-        let out = ascent_step::<B, M, F, P, _>(
+        let out = ascent_step::<B, M, F, _>(
             model,
             closure,
             self.config.rho,

@@ -28,7 +28,8 @@ use sam_core::sampler::Sampler;
 use sam_core::schedule::Schedule;
 
 use super::base::{
-    PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport, finish,
+    GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport,
+    finish,
 };
 use super::error::{OptimError, check_finite};
 use super::guard::{self, GuardReport};
@@ -238,16 +239,11 @@ impl UniversalRule {
 impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
     type Record = UniversalRecord;
 
-    fn gradients<M, F, P>(
+    fn gradients<M: AutodiffModule<B>, F: PassFn<M>>(
         &mut self,
         model: &M,
         mut closure: F,
-    ) -> Result<SharpnessGradients<P::Extra>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        F: FnMut(M, Pass) -> P,
-        P: PassOutput,
-    {
+    ) -> GradientsOf<M, F> {
         // The parameter sizes are known before the clean pass, so the first
         // sample's noise is drawn while it runs.
         let sizes = trainable_sizes::<B, M>(model);

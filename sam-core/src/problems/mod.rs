@@ -31,7 +31,10 @@ pub trait Problem: Send + Sync {
     /// Number of parameters.
     fn dim(&self) -> usize;
     /// Sizes of the parameter tensors in order; they sum to [`Problem::dim`].
-    fn layout(&self) -> Vec<usize>;
+    /// One tensor of all the parameters by default.
+    fn layout(&self) -> Vec<usize> {
+        vec![self.dim()]
+    }
     /// `L(w)`.
     fn loss(&self, w: &[f64]) -> f64;
     /// `grad L(w)`.

@@ -207,9 +207,6 @@ impl Problem for Quadratic {
     fn dim(&self) -> usize {
         self.dim
     }
-    fn layout(&self) -> Vec<usize> {
-        vec![self.dim]
-    }
     fn loss(&self, w: &[f64]) -> f64 {
         if w.len() != self.dim {
             return f64::NAN;
