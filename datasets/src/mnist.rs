@@ -249,7 +249,7 @@ pub fn parse_pair(
             labels: labels.len(),
         });
     }
-    check_labels(&labels[..], num_classes, &labels_what)?;
+    check_labels(labels, num_classes, &labels_what)?;
     let labels = labels.iter().map(|&l| u16::from(l)).collect();
     ImageDataset::new(name, shape, num_classes, pixels.to_vec(), labels)
 }
