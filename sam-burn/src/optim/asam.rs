@@ -4,14 +4,13 @@
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use sam_core::schedule::Schedule;
 
 use super::base::{GradientsOf, PassFn, SharpnessAware, SharpnessRule};
 use super::error::{OptimError, check_radius};
-use super::sam::{AscentDirection, NormValue, ascent_step};
-use super::schedule::Scheduled;
+use super::sam::{AscentDirection, NormValue, SamRule};
+use super::schedule::{Scheduled, scheduled_init};
 use crate::params::{Flat, RunningStats, flatten_values};
 
 /// Configuration of [`Asam`]; defaults are the reference settings.
@@ -43,42 +42,25 @@ impl AsamConfig {
     /// Validates the configuration and builds the rule of a perturbed step
     /// ([`init`](Self::init) wraps it in the configured schedule).
     pub fn rule(&self) -> Result<AsamRule, OptimError> {
-        check_radius("rho", self.rho)?;
+        let sam = SamRule::new(self.rho, self.running_stats, self.grad_clipping.clone())?;
         check_radius("eta", self.eta)?;
-        Ok(AsamRule {
-            rho: self.rho,
-            eta: self.eta,
-            running_stats: self.running_stats,
-            clipping: self.grad_clipping.clone(),
-            step: 0,
-        })
+        Ok(AsamRule { sam, eta: self.eta })
     }
 
-    /// Builds the optimizer around `base` (any Burn optimizer).
-    pub fn init<M, B, O>(&self, base: O) -> Result<Asam<M, B, O>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        B: AutodiffBackend,
-        O: Optimizer<M, B>,
-    {
-        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
-    }
+    scheduled_init!(Asam, schedule);
 }
 
-/// The ASAM rule.
+/// The ASAM rule: SAM's step in the adaptive metric.
 #[derive(Clone, Debug)]
 pub struct AsamRule {
-    rho: f64,
+    sam: SamRule,
     eta: f64,
-    running_stats: RunningStats,
-    clipping: Option<GradientClippingConfig>,
-    step: u64,
 }
 
 impl AsamRule {
     /// Steps taken so far.
     pub fn step_count(&self) -> u64 {
-        self.step
+        self.sam.step_count()
     }
 }
 
@@ -91,51 +73,42 @@ impl<B: AutodiffBackend> SharpnessRule<B> for AsamRule {
         closure: F,
     ) -> GradientsOf<M, F> {
         let eta = self.eta;
-        let out = ascent_step::<B, M, F, _>(
-            model,
-            closure,
-            self.rho,
-            self.running_stats,
-            self.clipping.as_ref(),
-            |list, g0| {
-                let w = flatten_values::<B, M>(model, list);
-                let t: Vec<_> = w
-                    .tensors
+        self.sam.ascend::<B, M, F, _>(model, closure, |list, g0| {
+            let w = flatten_values::<B, M>(model, list);
+            let t: Vec<_> = w
+                .tensors
+                .into_iter()
+                .map(|w| w.abs().add_scalar(eta))
+                .collect();
+            let tg = Flat {
+                tensors: t
+                    .iter()
+                    .zip(&g0.tensors)
+                    .map(|(t, g)| t.clone().mul(g.clone()))
+                    .collect(),
+            };
+            let norm = NormValue(tg.squared_norm());
+            let step = Flat {
+                tensors: t
                     .into_iter()
-                    .map(|w| w.abs().add_scalar(eta))
-                    .collect();
-                let tg = Flat {
-                    tensors: t
-                        .iter()
-                        .zip(&g0.tensors)
-                        .map(|(t, g)| t.clone().mul(g.clone()))
-                        .collect(),
-                };
-                let norm = NormValue(tg.squared_norm());
-                let step = Flat {
-                    tensors: t
-                        .into_iter()
-                        .zip(tg.tensors)
-                        .map(|(t, tg)| t.mul(tg))
-                        .collect(),
-                };
-                Ok(AscentDirection { step, norm })
-            },
-        )?;
-        self.step += 1;
-        Ok(out)
+                    .zip(tg.tensors)
+                    .map(|(t, tg)| t.mul(tg))
+                    .collect(),
+            };
+            Ok(AscentDirection { step, norm })
+        })
     }
 
     fn clipping(&self) -> Option<&GradientClippingConfig> {
-        self.clipping.as_ref()
+        SharpnessRule::<B>::clipping(&self.sam)
     }
 
     fn to_record(&self) -> u64 {
-        self.step
+        self.sam.step_count()
     }
 
-    fn load_record(mut self, record: u64) -> Self {
-        self.step = record;
-        self
+    fn load_record(self, record: u64) -> Self {
+        let sam = SharpnessRule::<B>::load_record(self.sam, record);
+        Self { sam, ..self }
     }
 }

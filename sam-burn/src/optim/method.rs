@@ -5,7 +5,6 @@ use hashbrown::HashMap;
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, ParamId};
-use burn::optim::Optimizer;
 use burn::record::Record;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
@@ -19,7 +18,7 @@ use super::base::{
 use super::error::{OptimError, check_finite};
 use super::pass::Pass;
 use super::sam::{SamConfig, SamRule};
-use super::schedule::Scheduled;
+use super::schedule::{Scheduled, scheduled_init};
 use super::ssam::{SsamConfig, SsamRule};
 use super::universal::{UniversalRecord, UniversalRule, UniversalSamConfig};
 use crate::params::flatten_gradients;
@@ -68,15 +67,7 @@ impl MethodConfig {
         })
     }
 
-    /// Builds the optimizer around `base` (any Burn optimizer).
-    pub fn init<M, B, O>(&self, base: O) -> Result<MethodOptimizer<M, B, O>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        B: AutodiffBackend,
-        O: Optimizer<M, B>,
-    {
-        SharpnessAware::scheduled(self.rule()?, self.schedule(), base)
-    }
+    scheduled_init!(MethodOptimizer, schedule());
 
     /// Checks every setting without building anything: what
     /// [`init`](Self::init) would reject, it rejects, with the same error.

@@ -4,7 +4,6 @@
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use sam_core::schedule::Schedule;
 
@@ -14,7 +13,7 @@ use super::base::{
 };
 use super::error::{OptimError, check_finite, check_radius};
 use super::pass::Pass;
-use super::schedule::Scheduled;
+use super::schedule::{Scheduled, scheduled_init};
 use crate::params::{
     Flat, ParamList, RunningStats, flatten_gradients, flatten_like, perturbed_module,
 };
@@ -44,27 +43,15 @@ impl SamConfig {
     /// Validates the configuration and builds the rule of a perturbed step
     /// ([`init`](Self::init) wraps it in the configured schedule).
     pub fn rule(&self) -> Result<SamRule, OptimError> {
-        check_radius("rho", self.rho)?;
-        Ok(SamRule {
-            rho: self.rho,
-            running_stats: self.running_stats,
-            clipping: self.grad_clipping.clone(),
-            step: 0,
-        })
+        SamRule::new(self.rho, self.running_stats, self.grad_clipping.clone())
     }
 
-    /// Builds the optimizer around `base` (any Burn optimizer).
-    pub fn init<M, B, O>(&self, base: O) -> Result<Sam<M, B, O>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        B: AutodiffBackend,
-        O: Optimizer<M, B>,
-    {
-        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
-    }
+    scheduled_init!(Sam, schedule);
 }
 
-/// The SAM rule.
+/// The SAM rule. ASAM and SSAM hold one too: it keeps what the three share
+/// (radius, running statistics, clipping, step counter) and takes their
+/// common step (`ascend`).
 #[derive(Clone, Debug)]
 pub struct SamRule {
     rho: f64,
@@ -74,61 +61,78 @@ pub struct SamRule {
 }
 
 impl SamRule {
+    /// A rule at step 0; errors if `rho` is not a radius.
+    pub(crate) fn new(
+        rho: f64,
+        running_stats: RunningStats,
+        clipping: Option<GradientClippingConfig>,
+    ) -> Result<Self, OptimError> {
+        check_radius("rho", rho)?;
+        Ok(Self {
+            rho,
+            running_stats,
+            clipping,
+            step: 0,
+        })
+    }
+
     /// Steps taken so far.
     pub fn step_count(&self) -> u64 {
         self.step
     }
-}
 
-/// Shared by SAM, ASAM and SSAM: clean pass, then one pass at
-/// `w + scale * direction`, where `direction(list, g0, w)` returns the
-/// unnormalised ascent direction and its norm is taken over all parameters.
-pub(crate) fn ascent_step<B, M, F, D>(
-    model: &M,
-    mut closure: F,
-    rho: f64,
-    running_stats: RunningStats,
-    clipping: Option<&GradientClippingConfig>,
-    direction: D,
-) -> GradientsOf<M, F>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    F: PassFn<M>,
-    D: FnOnce(&ParamList, &Flat<B::InnerBackend>) -> Result<AscentDirection<B>, OptimError>,
-{
-    let (l0, g0, output) = closure(model.clone(), Pass::Clean).split();
-    let l0 = check_finite(l0, Pass::Clean)?;
-    let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
-    if rho == 0.0 {
-        return Ok(SharpnessGradients {
-            grads: finish::<B>(&list, g0, clipping),
-            report: StepReport::clean(l0, output),
+    /// Clean pass, then one pass at `w + scale * direction`, where
+    /// `direction(list, g0)` returns the unnormalised ascent direction and
+    /// its norm is taken over all parameters; counts the step on success.
+    pub(crate) fn ascend<B, M, F, D>(
+        &mut self,
+        model: &M,
+        mut closure: F,
+        direction: D,
+    ) -> GradientsOf<M, F>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+        F: PassFn<M>,
+        D: FnOnce(&ParamList, &Flat<B::InnerBackend>) -> Result<AscentDirection<B>, OptimError>,
+    {
+        let clipping = self.clipping.as_ref();
+        let (l0, g0, output) = closure(model.clone(), Pass::Clean).split();
+        let l0 = check_finite(l0, Pass::Clean)?;
+        let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
+        if self.rho == 0.0 {
+            self.step += 1;
+            return Ok(SharpnessGradients {
+                grads: finish::<B>(&list, g0, clipping),
+                report: StepReport::clean(l0, output),
+            });
+        }
+        let AscentDirection { step, norm } = direction(&list, &g0)?;
+        let device = g0.tensors[0].device();
+        drop(g0);
+        let norm: f64 = norm.into_scalar_f64();
+        let scale = sam_core::rules::sam_scale(norm, self.rho);
+        let perturbed = perturbed_module::<B, M, _>(model, &list, self.running_stats, |t, w| {
+            w.add(step.tensors[t].clone().mul_scalar(scale))
         });
+        drop(step);
+        let (l1, g1, _) = closure(perturbed, Pass::Perturbed { sample: 0 }).split();
+        let l1 = check_finite(l1, Pass::Perturbed { sample: 0 })?;
+        let g1 = flatten_like::<B, M>(model, &list, g1, &device);
+        let grads = finish::<B>(&list, g1, clipping);
+        self.step += 1;
+        Ok(SharpnessGradients {
+            grads,
+            report: StepReport {
+                loss: l0,
+                perturbed_losses: vec![l1],
+                sharpness: None,
+                passes: 2,
+                guard: None,
+                output,
+            },
+        })
     }
-    let AscentDirection { step, norm } = direction(&list, &g0)?;
-    let device = g0.tensors[0].device();
-    drop(g0);
-    let norm: f64 = norm.into_scalar_f64();
-    let scale = sam_core::rules::sam_scale(norm, rho);
-    let perturbed = perturbed_module::<B, M, _>(model, &list, running_stats, |t, w| {
-        w.add(step.tensors[t].clone().mul_scalar(scale))
-    });
-    drop(step);
-    let (l1, g1, _) = closure(perturbed, Pass::Perturbed { sample: 0 }).split();
-    let l1 = check_finite(l1, Pass::Perturbed { sample: 0 })?;
-    let g1 = flatten_like::<B, M>(model, &list, g1, &device);
-    Ok(SharpnessGradients {
-        grads: finish::<B>(&list, g1, clipping),
-        report: StepReport {
-            loss: l0,
-            perturbed_losses: vec![l1],
-            sharpness: None,
-            passes: 2,
-            guard: None,
-            output,
-        },
-    })
 }
 
 /// An ascent direction `step` (perturbation = rho * step / norm).
@@ -155,21 +159,12 @@ impl<B: AutodiffBackend> SharpnessRule<B> for SamRule {
         model: &M,
         closure: F,
     ) -> GradientsOf<M, F> {
-        let out = ascent_step::<B, M, F, _>(
-            model,
-            closure,
-            self.rho,
-            self.running_stats,
-            self.clipping.as_ref(),
-            |_, g0| {
-                Ok(AscentDirection {
-                    norm: NormValue(g0.squared_norm()),
-                    step: g0.clone(),
-                })
-            },
-        )?;
-        self.step += 1;
-        Ok(out)
+        self.ascend::<B, M, F, _>(model, closure, |_, g0| {
+            Ok(AscentDirection {
+                norm: NormValue(g0.squared_norm()),
+                step: g0.clone(),
+            })
+        })
     }
 
     fn clipping(&self) -> Option<&GradientClippingConfig> {

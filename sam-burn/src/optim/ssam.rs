@@ -11,15 +11,15 @@ use hashbrown::HashMap;
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, ParamId};
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use sam_core::schedule::Schedule;
 
 use super::base::{GradientsOf, PassFn, SharpnessAware, SharpnessRule};
 use super::error::{OptimError, check_radius};
-use super::sam::{AscentDirection, NormValue, ascent_step};
-use super::schedule::Scheduled;
+use super::sam::{AscentDirection, NormValue, SamRule};
+use super::schedule::{Scheduled, scheduled_init};
 use crate::params::{Flat, RunningStats, flatten_gradients, flatten_like};
 
 /// Configuration of [`Ssam`]; defaults are the reference settings.
@@ -63,10 +63,9 @@ impl SsamConfig {
     pub fn rule<B: AutodiffBackend>(&self) -> Result<SsamRule<B>, OptimError> {
         self.validate()?;
         Ok(SsamRule {
+            sam: SamRule::new(self.rho, self.running_stats, self.grad_clipping.clone())?,
             config: self.clone(),
-            clipping: self.grad_clipping.clone(),
             mask: None,
-            step: 0,
             refreshed_at: 0,
         })
     }
@@ -91,25 +90,17 @@ impl SsamConfig {
         Ok(())
     }
 
-    /// Builds the optimizer around `base` (any Burn optimizer).
-    pub fn init<M, B, O>(&self, base: O) -> Result<Ssam<M, B, O>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        B: AutodiffBackend,
-        O: Optimizer<M, B>,
-    {
-        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
-    }
+    scheduled_init!(Ssam, schedule);
 }
 
-/// The SSAM rule: configuration, step counter and the current mask (0/1
-/// per weight, flattened, keyed by parameter).
+/// The SSAM rule: SAM's step restricted by the current mask (0/1 per
+/// weight, flattened, keyed by parameter), and the configuration that
+/// refreshes the mask.
 #[derive(Clone, Debug)]
 pub struct SsamRule<B: AutodiffBackend> {
+    sam: SamRule,
     config: SsamConfig,
-    clipping: Option<GradientClippingConfig>,
     mask: Option<HashMap<ParamId, Tensor<B, 1>>>,
-    step: u64,
     refreshed_at: u64,
 }
 
@@ -119,14 +110,14 @@ pub type SsamRecord<B> = (u64, u64, Option<HashMap<ParamId, Tensor<B, 1>>>);
 impl<B: AutodiffBackend> SsamRule<B> {
     /// Steps taken so far.
     pub fn step_count(&self) -> u64 {
-        self.step
+        self.sam.step_count()
     }
 
     /// Whether the schedule asks for a new mask before the next step.
     pub fn needs_refresh(&self) -> bool {
         self.mask.is_none()
             || (self.config.refresh_every > 0
-                && self.step - self.refreshed_at >= self.config.refresh_every)
+                && self.step_count() - self.refreshed_at >= self.config.refresh_every)
     }
 
     /// Number of weights the current mask perturbs, and the total.
@@ -191,14 +182,14 @@ impl<B: AutodiffBackend> SsamRule<B> {
             mask.insert(*id, Tensor::from_inner(t));
         }
         self.mask = Some(mask);
-        self.refreshed_at = self.step;
+        self.refreshed_at = self.step_count();
         Ok(())
     }
 
     /// Installs a mask directly (0/1 per weight, flattened per parameter).
     pub fn set_mask(&mut self, mask: HashMap<ParamId, Tensor<B, 1>>) {
         self.mask = Some(mask);
-        self.refreshed_at = self.step;
+        self.refreshed_at = self.step_count();
     }
 
     /// The current mask, if any.
@@ -216,49 +207,41 @@ impl<B: AutodiffBackend> SharpnessRule<B> for SsamRule<B> {
         closure: F,
     ) -> GradientsOf<M, F> {
         let mask = self.mask.as_ref().ok_or(OptimError::MaskMissing)?;
-        let out = ascent_step::<B, M, F, _>(
-            model,
-            closure,
-            self.config.rho,
-            self.config.running_stats,
-            self.clipping.as_ref(),
-            |list, g0| {
-                // SSAM-F scales by the norm of the full gradient and then
-                // zeroes the unmasked entries (the reference code's order).
-                let mut tensors = Vec::with_capacity(list.len());
-                for ((id, shape), g) in list.ids.iter().zip(&list.shapes).zip(&g0.tensors) {
-                    let m = mask.get(id).ok_or_else(|| {
-                        OptimError::MaskMismatch(format!("no mask for parameter {id}"))
-                    })?;
-                    let n = shape.iter().product::<usize>();
-                    if m.shape().num_elements() != n {
-                        return Err(OptimError::MaskMismatch(format!(
-                            "mask of parameter {id} has {} entries, the parameter {n}",
-                            m.shape().num_elements()
-                        )));
-                    }
-                    tensors.push(g.clone().mul(m.clone().inner()));
+        self.sam.ascend::<B, M, F, _>(model, closure, |list, g0| {
+            // SSAM-F scales by the norm of the full gradient and then
+            // zeroes the unmasked entries (the reference code's order).
+            let mut tensors = Vec::with_capacity(list.len());
+            for ((id, shape), g) in list.ids.iter().zip(&list.shapes).zip(&g0.tensors) {
+                let m = mask.get(id).ok_or_else(|| {
+                    OptimError::MaskMismatch(format!("no mask for parameter {id}"))
+                })?;
+                let n = shape.iter().product::<usize>();
+                if m.shape().num_elements() != n {
+                    return Err(OptimError::MaskMismatch(format!(
+                        "mask of parameter {id} has {} entries, the parameter {n}",
+                        m.shape().num_elements()
+                    )));
                 }
-                Ok(AscentDirection {
-                    norm: NormValue(g0.squared_norm()),
-                    step: Flat { tensors },
-                })
-            },
-        )?;
-        self.step += 1;
-        Ok(out)
+                tensors.push(g.clone().mul(m.clone().inner()));
+            }
+            Ok(AscentDirection {
+                norm: NormValue(g0.squared_norm()),
+                step: Flat { tensors },
+            })
+        })
     }
 
     fn clipping(&self) -> Option<&GradientClippingConfig> {
-        self.clipping.as_ref()
+        SharpnessRule::<B>::clipping(&self.sam)
     }
 
     fn to_record(&self) -> SsamRecord<B> {
-        (self.step, self.refreshed_at, self.mask.clone())
+        (self.step_count(), self.refreshed_at, self.mask.clone())
     }
 
-    fn load_record(mut self, record: SsamRecord<B>) -> Self {
-        (self.step, self.refreshed_at, self.mask) = record;
+    fn load_record(mut self, (step, refreshed_at, mask): SsamRecord<B>) -> Self {
+        self.sam = SharpnessRule::<B>::load_record(self.sam, step);
+        (self.refreshed_at, self.mask) = (refreshed_at, mask);
         self
     }
 }

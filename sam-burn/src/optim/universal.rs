@@ -17,7 +17,6 @@ use std::sync::Arc;
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::Optimizer;
 use burn::record::Record;
 use burn::tensor::backend::AutodiffBackend;
 use sam_core::estimator::{Estimator, Scaling};
@@ -35,7 +34,7 @@ use super::error::{OptimError, check_finite};
 use super::guard::{self, GuardReport};
 use super::noise::NoiseSpec;
 use super::pass::Pass;
-use super::schedule::Scheduled;
+use super::schedule::{Scheduled, scheduled_init};
 use crate::params::{
     Flat, RunningStats, flatten_gradients, flatten_like, perturbed_module, trainable_sizes,
 };
@@ -135,15 +134,7 @@ impl UniversalSamConfig {
         })
     }
 
-    /// Builds the optimizer around `base` (any Burn optimizer).
-    pub fn init<M, B, O>(&self, base: O) -> Result<UniversalSam<M, B, O>, OptimError>
-    where
-        M: AutodiffModule<B>,
-        B: AutodiffBackend,
-        O: Optimizer<M, B>,
-    {
-        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
-    }
+    scheduled_init!(UniversalSam, schedule);
 }
 
 /// The saved state of a [`UniversalRule`].
