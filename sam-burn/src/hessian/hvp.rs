@@ -459,21 +459,13 @@ where
     }
 
     /// The `k` extreme eigenvalues by Lanczos ([`lanczos`]).
-    pub fn eigenvalues(
-        &self,
-        k: usize,
-        config: &LanczosConfig,
-    ) -> Result<Eigenpairs<AB::InnerBackend>, HessianError> {
+    pub fn eigenvalues(&self, k: usize, config: &LanczosConfig) -> EigenResult<AB> {
         lanczos(self, k, config)
     }
 
     /// The `k` eigenvalues of largest magnitude by power iteration with
     /// deflation ([`power_iteration`]).
-    pub fn eigenvalues_power(
-        &self,
-        k: usize,
-        config: &PowerIterationConfig,
-    ) -> Result<Eigenpairs<AB::InnerBackend>, HessianError> {
+    pub fn eigenvalues_power(&self, k: usize, config: &PowerIterationConfig) -> EigenResult<AB> {
         power_iteration(self, k, config)
     }
 
@@ -498,16 +490,7 @@ where
         groups: &[ParamGroup],
         config: &HutchinsonConfig,
     ) -> Result<Vec<GroupResult<TraceEstimate>>, HessianError> {
-        groups
-            .iter()
-            .map(|g| {
-                Ok(GroupResult {
-                    group: g.name().to_string(),
-                    dim: g.dim(),
-                    result: hutchinson_trace(&self.restrict(g), config)?,
-                })
-            })
-            .collect()
+        self.by_group(groups, |block| hutchinson_trace(block, config))
     }
 
     /// Top eigenvalue (per `config.which`) of each group's diagonal block, by Lanczos.
@@ -516,18 +499,30 @@ where
         groups: &[ParamGroup],
         config: &LanczosConfig,
     ) -> Result<Vec<GroupResult<Eigenpairs<AB::InnerBackend>>>, HessianError> {
+        self.by_group(groups, |block| lanczos(block, 1, config))
+    }
+
+    /// `estimate` on each group's diagonal block ([`restrict`](Self::restrict)).
+    fn by_group<T>(
+        &self,
+        groups: &[ParamGroup],
+        estimate: impl Fn(&Restricted<'_, AB::InnerBackend, Self>) -> Result<T, HessianError>,
+    ) -> Result<Vec<GroupResult<T>>, HessianError> {
         groups
             .iter()
             .map(|g| {
                 Ok(GroupResult {
                     group: g.name().to_string(),
                     dim: g.dim(),
-                    result: lanczos(&self.restrict(g), 1, config)?,
+                    result: estimate(&self.restrict(g))?,
                 })
             })
             .collect()
     }
 }
+
+/// What the eigenvalue methods of [`Hessian`] return.
+type EigenResult<AB> = Result<Eigenpairs<<AB as AutodiffBackend>::InnerBackend>, HessianError>;
 
 /// A per-group result: the group's name and size, and the estimate on its
 /// diagonal block of the Hessian.

@@ -154,15 +154,8 @@ where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
 {
-    let mut slots: Vec<Option<Tensor<B::InnerBackend, 1>>> = vec![None; list.len()];
-    let mut visitor = Collector::<B> {
-        grads: &mut grads,
-        list,
-        slots: &mut slots,
-    };
-    module.visit(&mut visitor);
     Flat {
-        tensors: slots
+        tensors: listed_tensors::<B, M>(module, list, Source::Gradients(&mut grads))
             .into_iter()
             .zip(&list.shapes)
             .map(|(t, shape)| {
@@ -191,14 +184,8 @@ where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
 {
-    let mut slots: Vec<Option<Tensor<B::InnerBackend, 1>>> = vec![None; list.len()];
-    let mut visitor = ValueCollector::<B> {
-        list,
-        slots: &mut slots,
-    };
-    module.visit(&mut visitor);
     Flat {
-        tensors: slots
+        tensors: listed_tensors::<B, M>(module, list, Source::Values)
             .into_iter()
             .map(|t| t.expect("every listed parameter is visited"))
             .collect(),
@@ -270,34 +257,52 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Flattener<'_, B> {
     }
 }
 
+/// Where [`listed_tensors`] takes each listed parameter's tensor from.
+enum Source<'a> {
+    /// Its gradient, removed from the container (absent if it has none).
+    Gradients(&'a mut GradientsParams),
+    /// Its current (inner) value.
+    Values,
+}
+
+/// One flat tensor per listed parameter, in list order, from `source`;
+/// `None` where the source has nothing for it.
+fn listed_tensors<B, M>(
+    module: &M,
+    list: &ParamList,
+    source: Source<'_>,
+) -> Vec<Option<Tensor<B::InnerBackend, 1>>>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    let mut visitor = Collector::<B> {
+        source,
+        list,
+        slots: vec![None; list.len()],
+    };
+    module.visit(&mut visitor);
+    visitor.slots
+}
+
 struct Collector<'a, B: AutodiffBackend> {
-    grads: &'a mut GradientsParams,
+    source: Source<'a>,
     list: &'a ParamList,
-    slots: &'a mut [Option<Tensor<B::InnerBackend, 1>>],
+    slots: Vec<Option<Tensor<B::InnerBackend, 1>>>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for Collector<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if let Some(i) = self.list.position(&param.id)
-            && let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id)
-        {
-            let n = g.shape().num_elements();
-            self.slots[i] = Some(g.reshape([n]));
-        }
-    }
-}
-
-struct ValueCollector<'a, B: AutodiffBackend> {
-    list: &'a ParamList,
-    slots: &'a mut [Option<Tensor<B::InnerBackend, 1>>],
-}
-
-impl<B: AutodiffBackend> ModuleVisitor<B> for ValueCollector<'_, B> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if let Some(i) = self.list.position(&param.id) {
-            let v = param.val().inner();
-            let n = v.shape().num_elements();
-            self.slots[i] = Some(v.reshape([n]));
+        let Some(i) = self.list.position(&param.id) else {
+            return;
+        };
+        let tensor = match &mut self.source {
+            Source::Gradients(grads) => grads.remove::<B::InnerBackend, D>(param.id),
+            Source::Values => Some(param.val().inner()),
+        };
+        if let Some(t) = tensor {
+            let n = t.shape().num_elements();
+            self.slots[i] = Some(t.reshape([n]));
         }
     }
 }
