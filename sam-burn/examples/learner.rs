@@ -78,11 +78,7 @@ fn main() {
     let split = datasets::bundled::mnist_10k().expect("bundled MNIST-10k");
 
     let base = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: 0.9,
-            dampening: 0.0,
-            nesterov: false,
-        }))
+        .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
         .init();
     // Frob-SAM with the MNIST study's settings (rho 0.01, lambda 0.005, n 2).
     let optim = UniversalSamConfig::new(Preset::Frob)

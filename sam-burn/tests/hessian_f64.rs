@@ -5,17 +5,4 @@ mod hessian_util;
 
 use hessian_util::hessian_checks::*;
 
-hessian_tests! {
-    f64;
-    [
-        quadratic_matches_sam_core,
-        rosenbrock_matches_sam_core,
-        scale_invariant_matches_sam_core,
-        tanh_net_matches_sam_core,
-        hvp_matches_central_differences,
-        relu_kink_breaks_finite_differences,
-        dense_spectrum_checks,
-        per_group_checks,
-        batches_are_weighted_by_size,
-    ],
-}
+with_checks_of_both_precisions! { hessian_tests! { f64; } }

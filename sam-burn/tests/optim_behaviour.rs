@@ -12,20 +12,61 @@ use backends::FlexAd as Ad;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use problems::{QuadraticData, QuadraticModel, loss_and_grads, tensor1, to_vec};
 use sam_burn::optim::{
-    AsamConfig, BaseConfig, Between, Decision, Guard, MethodConfig, NonFinite, OptimError, Pass,
-    RunningStats, SamConfig, Schedule, SsamConfig, StepReport, UniversalSamConfig,
+    AsamConfig, BaseConfig, Between, Decision, Guard, MethodConfig, MethodOptimizer, NonFinite,
+    OptimError, Pass, RunningStats, SamConfig, Schedule, SsamConfig, StepReport,
+    UniversalSamConfig,
 };
 use sam_core::SamError;
 use sam_core::presets::Preset;
 
+/// A method's optimizer for the quadratic model, around base optimizer `O`.
+type QuadOptim<O> = MethodOptimizer<QuadraticModel<Ad>, Ad, O>;
+
 fn device() -> burn::tensor::Device<Ad> {
     Default::default()
+}
+
+/// SGD for the quadratic model; `momentum` gives it state to carry.
+fn sgd(momentum: Option<MomentumConfig>) -> impl Optimizer<QuadraticModel<Ad>, Ad> {
+    SgdConfig::new()
+        .with_momentum(momentum)
+        .init::<Ad, QuadraticModel<Ad>>()
+}
+
+/// Momentum 0.9 (Burn's default), no dampening.
+fn momentum() -> Option<MomentumConfig> {
+    Some(MomentumConfig::new().with_dampening(0.0))
+}
+
+/// `method` around plain SGD.
+fn init(method: &MethodConfig) -> QuadOptim<impl Optimizer<QuadraticModel<Ad>, Ad> + use<>> {
+    method.init(sgd(None)).unwrap()
+}
+
+/// The closure of every quadratic step: the loss and its gradients.
+fn pass(
+    data: &QuadraticData<Ad>,
+) -> impl Fn(QuadraticModel<Ad>, Pass) -> (f64, GradientsParams) + Copy + '_ {
+    move |m, _| {
+        let loss = data.loss(&m);
+        loss_and_grads(&m, loss)
+    }
+}
+
+/// The gradient of `model`'s weights in `grads`.
+fn grad_of(grads: &GradientsParams, model: &QuadraticModel<Ad>) -> Vec<f64> {
+    to_vec(
+        grads
+            .get::<<Ad as AutodiffBackend>::InnerBackend, 1>(model.w.id)
+            .expect("w has a gradient"),
+    )
 }
 
 /// `L(w) = 1/2 ||w - w*||^2` in 2-D: g0 = w - w*, handy for hand values.
@@ -41,9 +82,7 @@ fn seen_weights(
 ) -> (Vec<Vec<f64>>, Vec<f64>) {
     let seen = RefCell::new(Vec::new());
     let model = data.model(w, &device());
-    let mut optim = method
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
+    let mut optim = init(method);
     let (model, _) = optim
         .step(0.1, model, |m: QuadraticModel<Ad>, _| {
             seen.borrow_mut().push(to_vec(m.w.val()));
@@ -160,15 +199,8 @@ fn ssam_mask_keeps_exactly_the_requested_fraction() {
 fn ssam_without_mask_is_a_typed_error_and_returns_the_model() {
     let data = identity_quadratic();
     let model = data.model(&[1.0, 2.0], &device());
-    let mut optim = MethodConfig::Ssam(SsamConfig::new())
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
-    let failure = optim
-        .step(0.1, model, |m: QuadraticModel<Ad>, _| {
-            let loss = data.loss(&m);
-            loss_and_grads(&m, loss)
-        })
-        .unwrap_err();
+    let mut optim = init(&MethodConfig::Ssam(SsamConfig::new()));
+    let failure = optim.step(0.1, model, pass(&data)).unwrap_err();
     assert!(matches!(failure.error, OptimError::MaskMissing));
     assert_eq!(to_vec(failure.model.w.val()), vec![1.0, 2.0]);
 }
@@ -233,9 +265,9 @@ fn bad_configuration_is_a_typed_error() {
 #[test]
 fn non_finite_loss_is_a_typed_error_and_changes_nothing() {
     let data = identity_quadratic();
-    let mut optim = MethodConfig::Universal(UniversalSamConfig::new(Preset::Trace))
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
+    let mut optim = init(&MethodConfig::Universal(UniversalSamConfig::new(
+        Preset::Trace,
+    )));
     let mut calls = 0;
     let failure = optim
         .step(
@@ -287,9 +319,7 @@ fn the_base_method_clips_and_needs_gradients_like_the_others() {
     let (_, after) = seen_weights(&MethodConfig::Base(clipped), &data, &[3.0, 4.0]);
     assert_vec(&after, &[2.9, 3.9], 1e-6);
 
-    let mut optim = MethodConfig::Base(BaseConfig::new())
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
+    let mut optim = init(&MethodConfig::Base(BaseConfig::new()));
     let failure = optim
         .step(0.1, data.model(&[3.0, 4.0], &device()), |m, _| {
             let (loss, _) = loss_and_grads(&m, data.loss(&m));
@@ -307,26 +337,24 @@ fn the_base_method_is_the_burn_optimizer_bit_for_bit() {
     // tensor handles: five steps with momentum and weight decay must match
     // Burn's SGD fed the closure's gradients directly, exactly.
     let data = tilted_quadratic();
-    let sgd = || {
+    let decayed = || {
         SgdConfig::new()
-            .with_momentum(Some(burn::optim::momentum::MomentumConfig {
-                momentum: 0.9,
-                dampening: 0.0,
-                nesterov: false,
-            }))
+            .with_momentum(momentum())
             .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig {
                 penalty: 5e-4,
             }))
             .init::<Ad, QuadraticModel<Ad>>()
     };
     let start = data.model(&[1.0, -2.0, 0.5], &device());
-    let mut plain = sgd();
+    let mut plain = decayed();
     let mut model = start.clone();
     for _ in 0..5 {
         let (_, grads) = loss_and_grads(&model, data.loss(&model));
         model = plain.step(0.05, model, grads);
     }
-    let mut base = MethodConfig::Base(BaseConfig::new()).init(sgd()).unwrap();
+    let mut base = MethodConfig::Base(BaseConfig::new())
+        .init(decayed())
+        .unwrap();
     let stepped = run_steps(&mut base, &data, start, 5);
     assert_eq!(to_vec(stepped.w.val()), to_vec(model.w.val()));
 }
@@ -335,9 +363,7 @@ fn the_base_method_is_the_burn_optimizer_bit_for_bit() {
 fn the_closure_is_told_which_pass_it_runs() {
     let data = identity_quadratic();
     let passes = |method: MethodConfig, steps: usize| {
-        let mut optim = method
-            .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-            .unwrap();
+        let mut optim = init(&method);
         let mut model = data.model(&[1.0, 2.0], &device());
         let mut seen = Vec::new();
         for _ in 0..steps {
@@ -400,7 +426,7 @@ fn validate_rejects_what_init_rejects_with_the_same_error() {
     for method in bad {
         let validated = method.validate().expect_err("must fail").to_string();
         let built = method
-            .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+            .init(sgd(None))
             .err()
             .expect("init must fail too")
             .to_string();
@@ -414,40 +440,20 @@ fn validate_rejects_what_init_rejects_with_the_same_error() {
 
 /// Steps `k` times from `model`, returning the model and the optimizer.
 fn run_steps<O: Optimizer<QuadraticModel<Ad>, Ad>>(
-    optim: &mut sam_burn::optim::MethodOptimizer<QuadraticModel<Ad>, Ad, O>,
+    optim: &mut QuadOptim<O>,
     data: &QuadraticData<Ad>,
     mut model: QuadraticModel<Ad>,
     k: usize,
 ) -> QuadraticModel<Ad> {
     for _ in 0..k {
-        model = optim
-            .step(0.05, model, |m: QuadraticModel<Ad>, _| {
-                let loss = data.loss(&m);
-                loss_and_grads(&m, loss)
-            })
-            .unwrap()
-            .0;
+        model = optim.step(0.05, model, pass(data)).unwrap().0;
     }
     model
 }
 
 #[test]
 fn record_round_trip_resumes_exactly() {
-    let data = QuadraticData::<Ad>::new(
-        &[2.0, 0.5, 0.0, 0.5, 1.0, 0.3, 0.0, 0.3, 3.0],
-        &[0.1, -0.2, 0.3],
-        0.5,
-        &device(),
-    );
-    let base = || {
-        SgdConfig::new()
-            .with_momentum(Some(burn::optim::momentum::MomentumConfig {
-                momentum: 0.9,
-                dampening: 0.0,
-                nesterov: false,
-            }))
-            .init::<Ad, QuadraticModel<Ad>>()
-    };
+    let data = tilted_quadratic();
     for method in [
         MethodConfig::Universal(UniversalSamConfig::new(Preset::Frob).with_seed(11)),
         MethodConfig::Universal(UniversalSamConfig::new(Preset::Det)),
@@ -460,25 +466,12 @@ fn record_round_trip_resumes_exactly() {
         MethodConfig::Sam(SamConfig::new()),
     ] {
         let start = data.model(&[1.0, 1.0, 1.0], &device());
-        // Uninterrupted: 5 steps.
-        let mut a = method.init(base()).unwrap();
-        let straight = run_steps(&mut a, &data, start.clone(), 5);
-
-        // Interrupted after 3: save model and optimizer, load into fresh ones.
-        let mut b = method.init(base()).unwrap();
-        let mid = run_steps(&mut b, &data, start, 3);
+        let (straight, mid, mut c) = interrupted(&method, || sgd(momentum()), &data, start);
+        // The model goes through its record too, into fresh weights.
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
         let model_bytes = recorder.record(mid.into_record(), ()).unwrap();
-        let optim_bytes = recorder.record(b.to_record(), ()).unwrap();
-        drop(b);
-
         let fresh = data.model(&[9.0, 9.0, 9.0], &device());
         let loaded = fresh.load_record(recorder.load(model_bytes, &device()).unwrap());
-        let mut c = method
-            .init(base())
-            .unwrap()
-            .load_record(recorder.load(optim_bytes, &device()).unwrap());
-        assert_eq!(c.rule().step_count(), 3);
         if let MethodConfig::Universal(u) = &method
             && u.guard.max_ratio.is_some()
         {
@@ -491,6 +484,31 @@ fn record_round_trip_resumes_exactly() {
             "{method:?}: resume must equal the uninterrupted run bitwise"
         );
     }
+}
+
+/// Five steps of `method` (around `base()`) from `start`, and an
+/// interrupted run: three steps, then the optimizer saved and loaded into a
+/// fresh one. Returns the five-step model, the three-step one and the
+/// restored optimizer (checked to be at step 3).
+fn interrupted<O: Optimizer<QuadraticModel<Ad>, Ad>>(
+    method: &MethodConfig,
+    base: impl Fn() -> O,
+    data: &QuadraticData<Ad>,
+    start: QuadraticModel<Ad>,
+) -> (QuadraticModel<Ad>, QuadraticModel<Ad>, QuadOptim<O>) {
+    let mut a = method.init(base()).unwrap();
+    let straight = run_steps(&mut a, data, start.clone(), 5);
+    let mut b = method.init(base()).unwrap();
+    let mid = run_steps(&mut b, data, start, 3);
+    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+    let optim_bytes = recorder.record(b.to_record(), ()).unwrap();
+    drop(b);
+    let restored = method
+        .init(base())
+        .unwrap()
+        .load_record(recorder.load(optim_bytes, &device()).unwrap());
+    assert_eq!(restored.rule().step_count(), 3, "{method:?}");
+    (straight, mid, restored)
 }
 
 /// A linear layer followed by batch norm over features.
@@ -572,15 +590,8 @@ fn frozen_parameters_are_neither_perturbed_nor_updated() {
     let data = identity_quadratic();
     let mut model = data.model(&[3.0, 4.0], &device());
     model.w = Param::from_tensor(model.w.val()).set_require_grad(false);
-    let mut optim = MethodConfig::Sam(SamConfig::new())
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
-    let failure = optim
-        .step(0.1, model, |m: QuadraticModel<Ad>, _| {
-            let loss = data.loss(&m);
-            loss_and_grads(&m, loss)
-        })
-        .unwrap_err();
+    let mut optim = init(&MethodConfig::Sam(SamConfig::new()));
+    let failure = optim.step(0.1, model, pass(&data)).unwrap_err();
     assert!(matches!(failure.error, OptimError::NoGradients));
 }
 
@@ -597,12 +608,7 @@ fn learner_optimizer_records_the_shared_rule() {
     let mut model = data.model(&[1.0, 2.0], &device());
     let mut optim = optim;
     for _ in 0..3 {
-        let out = rule
-            .gradients(&model, |m: QuadraticModel<Ad>, _| {
-                let loss = data.loss(&m);
-                loss_and_grads(&m, loss)
-            })
-            .unwrap();
+        let out = rule.gradients(&model, pass(&data)).unwrap();
         model = optim.step(0.1, model, out.grads);
     }
     let record = optim.to_record();
@@ -620,20 +626,10 @@ fn combined_at(
     w: &[f64],
 ) -> (Vec<f64>, StepReport<()>, (u64, u64)) {
     let model = data.model(w, &device());
-    let mut optim = method
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
-    let out = optim
-        .gradients(&model, |m: QuadraticModel<Ad>, _| {
-            let loss = data.loss(&m);
-            loss_and_grads(&m, loss)
-        })
-        .unwrap();
-    let g = out
-        .grads
-        .get::<<Ad as burn::tensor::backend::AutodiffBackend>::InnerBackend, 1>(model.w.id)
-        .expect("w has a gradient");
-    (to_vec(g), out.report, optim.rule().inner().guard_counts())
+    let mut optim = init(method);
+    let out = optim.gradients(&model, pass(data)).unwrap();
+    let g = grad_of(&out.grads, &model);
+    (g, out.report, optim.rule().inner().guard_counts())
 }
 
 fn frob(lambda: f64, guard: Guard) -> MethodConfig {
@@ -706,9 +702,7 @@ fn non_finite_perturbed_loss_can_skip_the_sharpness_part() {
         UniversalSamConfig::new(Preset::Trace)
             .with_guard(Guard::OFF.with_on_non_finite(NonFinite::Skip)),
     );
-    let mut optim = method
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
+    let mut optim = init(&method);
     let mut calls = 0;
     let (model, report) = optim
         .step(
@@ -768,9 +762,7 @@ fn passes_of_steps(
     mut model: QuadraticModel<Ad>,
     steps: usize,
 ) -> (QuadraticModel<Ad>, Vec<usize>) {
-    let mut optim = method
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
+    let mut optim = init(method);
     let mut passes = Vec::new();
     for _ in 0..steps {
         let calls = RefCell::new(0usize);
@@ -832,18 +824,11 @@ fn reuse_adds_the_remembered_part_rescaled_to_the_clean_gradient() {
     // w2 = w1 - 0.1 * 1.01 w1. f32 arithmetic: 1e-6 is a few ulps.
     let data = identity_quadratic();
     let method = MethodConfig::Sam(SamConfig::new().with_schedule(every(2, Between::Reuse)));
-    let mut optim = method
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
+    let mut optim = init(&method);
     let mut model = data.model(&[3.0, 4.0], &device());
     let mut passes = Vec::new();
     for _ in 0..2 {
-        let (next, report) = optim
-            .step(0.1, model, |m: QuadraticModel<Ad>, _| {
-                let loss = data.loss(&m);
-                loss_and_grads(&m, loss)
-            })
-            .unwrap();
+        let (next, report) = optim.step(0.1, model, pass(&data)).unwrap();
         passes.push(report.passes);
         model = next;
     }
@@ -866,26 +851,15 @@ fn reuse_step_matches_the_f64_reference() {
     let data = tilted_quadratic();
     let schedule = every(2, Between::Reuse);
     for method in scheduled_methods(schedule) {
-        let mut optim = method
-            .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-            .unwrap();
+        let mut optim = init(&method);
         // One parameter id for both weights, as in training.
         let id = data.model(&[0.0; 3], &device()).w.id;
-        let grad_at = |optim: &mut sam_burn::optim::MethodOptimizer<_, _, _>, w: &[f64]| {
+        let grad_at = |optim: &mut QuadOptim<_>, w: &[f64]| {
             let model = QuadraticModel {
                 w: Param::initialized(id, tensor1::<Ad>(w, &device()).require_grad()),
             };
-            let out = optim
-                .gradients(&model, |m: QuadraticModel<Ad>, _| {
-                    let loss = data.loss(&m);
-                    loss_and_grads(&m, loss)
-                })
-                .unwrap();
-            let g = out
-                .grads
-                .get::<<Ad as burn::tensor::backend::AutodiffBackend>::InnerBackend, 1>(model.w.id)
-                .unwrap();
-            (to_vec(g), out.report.passes)
+            let out = optim.gradients(&model, pass(&data)).unwrap();
+            (grad_of(&out.grads, &model), out.report.passes)
         };
         let (wk, wt) = ([1.0, -1.0, 0.5], [0.4, 0.2, -0.7]);
         let (gk, passes_k) = grad_at(&mut optim, &wk);
@@ -915,17 +889,8 @@ fn grad_at_base(data: &QuadraticData<Ad>, w: &[f64]) -> Vec<f64> {
 fn schedules_with_zero_rho_or_lambda_are_exactly_the_base_optimizer() {
     let data = tilted_quadratic();
     let start = data.model(&[1.0, 1.0, 1.0], &device());
-    let momentum = || {
-        SgdConfig::new()
-            .with_momentum(Some(burn::optim::momentum::MomentumConfig {
-                momentum: 0.9,
-                dampening: 0.0,
-                nesterov: false,
-            }))
-            .init::<Ad, QuadraticModel<Ad>>()
-    };
     let mut base = MethodConfig::Base(BaseConfig::new())
-        .init(momentum())
+        .init(sgd(momentum()))
         .unwrap();
     let expected = to_vec(run_steps(&mut base, &data, start.clone(), 5).w.val());
     for between in [Between::Base, Between::Reuse] {
@@ -939,7 +904,7 @@ fn schedules_with_zero_rho_or_lambda_are_exactly_the_base_optimizer() {
                     .with_schedule(s),
             ),
         ] {
-            let mut optim = method.init(momentum()).unwrap();
+            let mut optim = method.init(sgd(momentum())).unwrap();
             let got = to_vec(run_steps(&mut optim, &data, start.clone(), 5).w.val());
             assert_eq!(got, expected, "{method:?}");
             assert!(!optim.rule().remembers_part());
@@ -955,19 +920,7 @@ fn scheduled_records_resume_exactly() {
     for s in [every(2, Between::Reuse), every(3, Between::Base)] {
         for method in scheduled_methods(s) {
             let start = data.model(&[1.0, 1.0, 1.0], &device());
-            let base = || SgdConfig::new().init::<Ad, QuadraticModel<Ad>>();
-            let mut a = method.init(base()).unwrap();
-            let straight = run_steps(&mut a, &data, start.clone(), 5);
-
-            let mut b = method.init(base()).unwrap();
-            let mid = run_steps(&mut b, &data, start, 3);
-            let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-            let optim_bytes = recorder.record(b.to_record(), ()).unwrap();
-            let mut c = method
-                .init(base())
-                .unwrap()
-                .load_record(recorder.load(optim_bytes, &device()).unwrap());
-            assert_eq!(c.rule().step_count(), 3);
+            let (straight, mid, mut c) = interrupted(&method, || sgd(None), &data, start);
             assert_eq!(c.rule().perturbed_steps(), if s.every == 2 { 2 } else { 1 });
             assert_eq!(c.rule().remembers_part(), s.reuses());
             let resumed = run_steps(&mut c, &data, mid, 2);
@@ -988,7 +941,7 @@ fn bad_schedules_and_mismatched_parts_are_typed_errors() {
     };
     let err = SamConfig::new()
         .with_schedule(zero)
-        .init::<QuadraticModel<Ad>, Ad, _>(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
+        .init::<QuadraticModel<Ad>, Ad, _>(sgd(None))
         .map(|_| ())
         .unwrap_err();
     assert!(
@@ -1003,9 +956,7 @@ fn bad_schedules_and_mismatched_parts_are_typed_errors() {
     // parameter ids): the reuse step fails and hands the model back.
     let data = identity_quadratic();
     let method = MethodConfig::Sam(SamConfig::new().with_schedule(every(2, Between::Reuse)));
-    let mut optim = method
-        .init(SgdConfig::new().init::<Ad, QuadraticModel<Ad>>())
-        .unwrap();
+    let mut optim = init(&method);
     let closure = |m: QuadraticModel<Ad>, _: Pass| {
         let loss = data.loss(&m);
         loss_and_grads(&m, loss)

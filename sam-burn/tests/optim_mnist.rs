@@ -93,11 +93,7 @@ fn every_method_reduces_the_mnist_loss() {
             Mlp::<Ad>::new(&device)
         };
         let base = SgdConfig::new()
-            .with_momentum(Some(MomentumConfig {
-                momentum: 0.9,
-                dampening: 0.0,
-                nesterov: false,
-            }))
+            .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
             .init();
         let mut optim = method.init(base).unwrap();
         let mut losses = Vec::with_capacity(STEPS);

@@ -14,6 +14,28 @@ use sam_core::problems::{Problem, Quadratic, Rosenbrock, ScaleInvariant};
 
 pub type Inner<AB> = <AB as AutodiffBackend>::InnerBackend;
 
+/// Hands `$tests!` (after its `$head`) the list of the checks that hold in
+/// both precisions, followed by `$extra`: `hessian.rs` runs them in f32 with
+/// its f32-only checks as `$extra`, `hessian_f64.rs` in f64. One list, so a
+/// new check runs in both.
+#[macro_export]
+macro_rules! with_checks_of_both_precisions {
+    ($tests:ident! { $($head:tt)* } $(, $extra:ident)* $(,)?) => {
+        $tests! { $($head)* [
+            quadratic_matches_sam_core,
+            rosenbrock_matches_sam_core,
+            scale_invariant_matches_sam_core,
+            tanh_net_matches_sam_core,
+            hvp_matches_central_differences,
+            relu_kink_breaks_finite_differences,
+            dense_spectrum_checks,
+            per_group_checks,
+            batches_are_weighted_by_size,
+            $($extra,)*
+        ] }
+    };
+}
+
 /// One parameter tensor.
 #[derive(Module, Debug)]
 pub struct Flat<B: Backend> {
@@ -143,6 +165,13 @@ pub fn tanh_net_matches_sam_core<AB: AutodiffBackend>(device: &AB::Device) {
 
 pub type MlpData<AB> = (Tensor<Inner<AB>, 2>, Tensor<Inner<AB>, 1, Int>);
 
+/// The MLP's loss on its data, on the first-order model (for gradients and
+/// finite differences).
+fn mlp_loss<AB: AutodiffBackend>(m: &SmallMlp<AB>, (x, y): &MlpData<AB>) -> Tensor<AB, 1> {
+    let (x, y) = (Tensor::from_inner(x.clone()), Tensor::from_inner(y.clone()));
+    m.loss(x, y, 0.0)
+}
+
 pub fn hvp_matches_central_differences<AB: AutodiffBackend>(device: &AB::Device) {
     let model = SmallMlp::<AB>::new([4, 6, 3], 11, device);
     let data: MlpData<AB> = class_data(12, 10, 4, 3, device);
@@ -156,13 +185,7 @@ pub fn hvp_matches_central_differences<AB: AutodiffBackend>(device: &AB::Device)
     .unwrap();
     let fd = FiniteDifferenceHessian::new(
         &model,
-        |m: &SmallMlp<AB>, (x, y): &MlpData<AB>| {
-            m.loss(
-                Tensor::from_inner(x.clone()),
-                Tensor::from_inner(y.clone()),
-                0.0,
-            )
-        },
+        mlp_loss::<AB>,
         data,
         &FiniteDifferenceConfig::new().with_eps(by_precision::<AB>(1e-2, 1e-5)),
     )
@@ -704,17 +727,6 @@ pub fn vectors_round_trip<AB: AutodiffBackend>(device: &AB::Device) {
     );
     // The gradient helper.
     let data: MlpData<AB> = class_data(52, 5, 3, 3, device);
-    let g = gradient(
-        &model,
-        |m: &SmallMlp<AB>, (x, y): &MlpData<AB>| {
-            m.loss(
-                Tensor::from_inner(x.clone()),
-                Tensor::from_inner(y.clone()),
-                0.0,
-            )
-        },
-        &data,
-    )
-    .unwrap();
+    let g = gradient(&model, mlp_loss::<AB>, &data).unwrap();
     assert_eq!(g.dim(), 31);
 }
