@@ -18,6 +18,16 @@ fn device() -> burn::tensor::Device<B> {
     Default::default()
 }
 
+/// A batch's targets, read back as integers.
+fn targets_of(batch: &ImageBatch<B>) -> Vec<i64> {
+    batch
+        .targets
+        .to_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .unwrap()
+}
+
 fn rgb_dataset(n: usize) -> ImageDataset {
     let shape = ImageShape::new(3, 8, 6);
     let pixels: Vec<u8> = (0..n * shape.numel())
@@ -47,12 +57,7 @@ fn shapes_dtypes_and_normalisation() {
             assert!((values[k * 784 + p] - expected).abs() < 1e-6);
         }
     }
-    let targets = batch
-        .targets
-        .to_data()
-        .convert::<i64>()
-        .to_vec::<i64>()
-        .unwrap();
+    let targets = targets_of(&batch);
     let expected: Vec<i64> = items.iter().map(|i| i.label as i64).collect();
     assert_eq!(targets, expected);
 }
@@ -118,12 +123,7 @@ fn augmentation_keeps_shapes_and_label_alignment() {
     let batch: ImageBatch<B> = batcher.batch(items.clone(), &device());
     assert_eq!(batch.images.dims(), [20, 3, 8, 6]);
     assert_eq!(batch.indices, (0..20).rev().collect::<Vec<_>>());
-    let targets = batch
-        .targets
-        .to_data()
-        .convert::<i64>()
-        .to_vec::<i64>()
-        .unwrap();
+    let targets = targets_of(&batch);
     for (k, &i) in batch.indices.iter().enumerate() {
         assert_eq!(targets[k], i64::from(d.labels()[i]));
     }
