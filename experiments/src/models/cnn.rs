@@ -8,7 +8,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use sam_burn::nn::{Linear, LinearConfig, MaxPool2d, Pool2dConfig};
 
-use super::{ModelError, check_common, check_image_input, check_size, check_width, conv, mul};
+use super::{ModelError, check_common, check_size, check_width, conv, image_model_methods, mul};
 
 /// Configuration of [`Cnn`]:
 /// `conv3x3(w)-relu-maxpool2-conv3x3(2w)-relu-maxpool2-linear(4w)-relu-linear(classes)`.
@@ -112,21 +112,7 @@ impl<B: Backend> Cnn<B> {
         self.head.forward(x)
     }
 
-    /// Number of classes.
-    pub fn num_classes(&self) -> usize {
-        self.head.weight.dims()[1]
-    }
-
-    /// Whether a batch of shape `dims` fits.
-    pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ModelError> {
-        check_image_input(
-            "cnn",
-            dims,
-            self.in_channels,
-            self.image_size,
-            self.image_width,
-        )
-    }
+    image_model_methods!("cnn");
 
     /// The architecture in a few words.
     pub fn describe(&self) -> String {

@@ -31,7 +31,7 @@ mod wide_resnet;
 pub use cnn::{Cnn, CnnConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use resnet::{BasicBlock, ResNet, ResNetConfig, Shortcut};
-pub use vgg::{ConvBn, Vgg, VggConfig, VggItem};
+pub use vgg::{Vgg, VggConfig, VggItem};
 pub use wide_resnet::{WideBasicBlock, WideResNet, WideResNetConfig};
 
 use std::fmt;
@@ -43,6 +43,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use sam_burn::nn::{BatchNorm, BatchNormConfig};
 use serde::{Deserialize, Serialize};
 
 /// Why a model could not be built or cannot take an input.
@@ -505,6 +506,62 @@ pub(crate) fn check_image_input(
         });
     }
     Ok(())
+}
+
+/// Writes the methods the image models (CNN, ResNet, WRN, VGG) have alike,
+/// from their `head` and their expected `in_channels`, `image_size` and
+/// `image_width`: `num_classes`, and `check_input`, which names the model
+/// `$name` in its errors.
+macro_rules! image_model_methods {
+    ($name:literal) => {
+        /// Number of classes.
+        pub fn num_classes(&self) -> usize {
+            self.head.weight.dims()[1]
+        }
+
+        /// Whether a batch of shape `dims` fits.
+        pub fn check_input(&self, dims: [usize; 4]) -> Result<(), $crate::models::ModelError> {
+            $crate::models::check_image_input(
+                $name,
+                dims,
+                self.in_channels,
+                self.image_size,
+                self.image_width,
+            )
+        }
+    };
+}
+pub(crate) use image_model_methods;
+
+/// A convolution without bias, then batch norm: VGG's layers (a ReLU
+/// follows) and ResNet's projection shortcuts.
+#[derive(Module, Debug)]
+pub struct ConvBn<B: Backend> {
+    /// `k x k` convolution, "same" padding, no bias.
+    pub conv: Conv2d<B>,
+    /// Batch norm.
+    pub bn: BatchNorm<B>,
+}
+
+impl<B: Backend> ConvBn<B> {
+    /// `channels[0] -> channels[1]` with a `kernel x kernel` convolution
+    /// of the given stride.
+    pub(crate) fn new(
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        device: &B::Device,
+    ) -> Self {
+        Self {
+            conv: conv(channels, kernel, stride, false, None, device),
+            bn: BatchNormConfig::new(channels[1]).init(device),
+        }
+    }
+
+    /// `bn(conv(x))`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.bn.forward(self.conv.forward(x))
+    }
 }
 
 /// A `k x k` convolution, "same" padding for odd `k`, with the given stride.

@@ -10,7 +10,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use sam_burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, global_avg_pool2d};
 
-use super::{ModelError, check_common, check_image_input, check_size, check_width, conv, mul};
+use super::{
+    ConvBn, ModelError, check_common, check_size, check_width, conv, image_model_methods, mul,
+};
 
 /// Configuration of [`ResNet`]: a 3x3 stem convolution (no max-pooling),
 /// stages of [`BasicBlock`]s with widths `w, 2w, 4w, ...` (stride 2 from
@@ -98,13 +100,7 @@ impl ResNetConfig {
 
 /// The projection shortcut of a [`BasicBlock`] whose shape changes: 1x1
 /// convolution (no bias) with the block's stride, then batch norm.
-#[derive(Module, Debug)]
-pub struct Shortcut<B: Backend> {
-    /// 1x1 convolution.
-    pub conv: Conv2d<B>,
-    /// Batch norm.
-    pub bn: BatchNorm<B>,
-}
+pub type Shortcut<B> = ConvBn<B>;
 
 /// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))` with 3x3
 /// convolutions without bias (batch norm follows each).
@@ -125,10 +121,8 @@ pub struct BasicBlock<B: Backend> {
 impl<B: Backend> BasicBlock<B> {
     /// A block `cin -> cout` with the given stride.
     pub(crate) fn new(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Self {
-        let shortcut = (stride != 1 || cin != cout).then(|| Shortcut {
-            conv: conv([cin, cout], 1, stride, false, None, device),
-            bn: BatchNormConfig::new(cout).init(device),
-        });
+        let shortcut =
+            (stride != 1 || cin != cout).then(|| Shortcut::new([cin, cout], 1, stride, device));
         Self {
             conv1: conv([cin, cout], 3, stride, false, None, device),
             bn1: BatchNormConfig::new(cout).init(device),
@@ -143,7 +137,7 @@ impl<B: Backend> BasicBlock<B> {
         let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
         let out = self.bn2.forward(self.conv2.forward(out));
         let skip = match &self.shortcut {
-            Some(s) => s.bn.forward(s.conv.forward(x)),
+            Some(s) => s.forward(x),
             None => x,
         };
         relu(out + skip)
@@ -184,21 +178,7 @@ impl<B: Backend> ResNet<B> {
         self.head.forward(global_avg_pool2d(x))
     }
 
-    /// Number of classes.
-    pub fn num_classes(&self) -> usize {
-        self.head.weight.dims()[1]
-    }
-
-    /// Whether a batch of shape `dims` fits.
-    pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ModelError> {
-        check_image_input(
-            "resnet",
-            dims,
-            self.in_channels,
-            self.image_size,
-            self.image_width,
-        )
-    }
+    image_model_methods!("resnet");
 
     /// The architecture in a few words.
     pub fn describe(&self) -> String {

@@ -2,16 +2,12 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
-
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use sam_burn::nn::{
-    BatchNorm, BatchNormConfig, Linear, LinearConfig, MaxPool2d, Pool2dConfig, global_avg_pool2d,
-};
+use sam_burn::nn::{Linear, LinearConfig, MaxPool2d, Pool2dConfig, global_avg_pool2d};
 
-use super::{ModelError, check_common, check_image_input, check_size, check_width, conv, mul};
+use super::{ConvBn, ModelError, check_common, check_size, check_width, image_model_methods, mul};
 
 /// Channel plans of the VGG variants, in units of `width / 64`; 0 is a 2x2
 /// max-pooling.
@@ -98,10 +94,7 @@ impl VggConfig {
                 ));
             } else {
                 let out = units * self.width;
-                features.push(VggItem::Conv(ConvBn {
-                    conv: conv([channels, out], 3, 1, false, None, device),
-                    bn: BatchNormConfig::new(out).init(device),
-                }));
+                features.push(VggItem::Conv(ConvBn::new([channels, out], 3, 1, device)));
                 channels = out;
             }
         }
@@ -115,20 +108,11 @@ impl VggConfig {
     }
 }
 
-/// A 3x3 convolution (no bias), then batch norm, then ReLU.
-#[derive(Module, Debug)]
-pub struct ConvBn<B: Backend> {
-    /// 3x3 convolution, same padding, no bias.
-    pub conv: Conv2d<B>,
-    /// Batch norm.
-    pub bn: BatchNorm<B>,
-}
-
 /// One entry of VGG's feature extractor.
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)] // a handful per model: boxing buys nothing
 pub enum VggItem<B: Backend> {
-    /// Convolution, batch norm, ReLU.
+    /// 3x3 convolution, batch norm, then ReLU.
     Conv(ConvBn<B>),
     /// 2x2 max-pooling.
     Pool(MaxPool2d),
@@ -138,7 +122,7 @@ impl<B: Backend> VggItem<B> {
     /// Applies the entry.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
-            VggItem::Conv(c) => relu(c.bn.forward(c.conv.forward(x))),
+            VggItem::Conv(c) => relu(c.forward(x)),
             VggItem::Pool(pool) => pool.forward(x),
         }
     }
@@ -173,21 +157,7 @@ impl<B: Backend> Vgg<B> {
         self.head.forward(global_avg_pool2d(x))
     }
 
-    /// Number of classes.
-    pub fn num_classes(&self) -> usize {
-        self.head.weight.dims()[1]
-    }
-
-    /// Whether a batch of shape `dims` fits.
-    pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ModelError> {
-        check_image_input(
-            "vgg",
-            dims,
-            self.in_channels,
-            self.image_size,
-            self.image_width,
-        )
-    }
+    image_model_methods!("vgg");
 
     /// The architecture in a few words.
     pub fn describe(&self) -> String {

@@ -10,7 +10,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use sam_burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, global_avg_pool2d};
 
-use super::{ModelError, check_common, check_image_input, check_size, check_width, conv, mul};
+use super::{ModelError, check_common, check_size, check_width, conv, image_model_methods, mul};
 
 /// Configuration of [`WideResNet`] WRN-`depth`-`k`: a 3x3 stem convolution
 /// with `b` channels, three groups of `n = (depth - 4) / 6` pre-activation
@@ -226,21 +226,7 @@ impl<B: Backend> WideResNet<B> {
             .forward(global_avg_pool2d(relu(self.bn.forward(x))))
     }
 
-    /// Number of classes.
-    pub fn num_classes(&self) -> usize {
-        self.head.weight.dims()[1]
-    }
-
-    /// Whether a batch of shape `dims` fits.
-    pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ModelError> {
-        check_image_input(
-            "wide-resnet",
-            dims,
-            self.in_channels,
-            self.image_size,
-            self.image_width,
-        )
-    }
+    image_model_methods!("wide-resnet");
 
     /// The architecture in a few words.
     pub fn describe(&self) -> String {

@@ -18,16 +18,27 @@ use crate::records::{HessianMetrics, Score, TrainScores};
 
 type Ad<B> = Autodiff<B>;
 
+/// What every evaluation pass of one run shares: its data (for the
+/// normalisation and the labels), the batch size and the device.
+struct EvalSetup<'a, B: Backend> {
+    data: &'a RunData,
+    batch_size: usize,
+    device: &'a B::Device,
+}
+
 /// Per-example loss and correctness of `model` on `dataset` (labels from
 /// the dataset, or `labels` when given).
 fn per_example<B: Backend>(
     model: &Model<B>,
     dataset: &datasets::ImageDataset,
-    data: &RunData,
-    batch_size: usize,
-    device: &B::Device,
     labels: Option<&[u16]>,
+    setup: &EvalSetup<'_, B>,
 ) -> Vec<(f64, bool)> {
+    let EvalSetup {
+        data,
+        batch_size,
+        device,
+    } = *setup;
     let mut out = Vec::with_capacity(dataset.len());
     for batch in eval_batches::<B>(dataset, &data.normalization, batch_size, usize::MAX, device) {
         let targets = match labels {
@@ -73,7 +84,12 @@ pub(super) fn score<B: Backend>(
     device: &B::Device,
     labels: Option<&[u16]>,
 ) -> Score {
-    aggregate(per_example(model, dataset, data, batch_size, device, labels).iter())
+    let setup = EvalSetup {
+        data,
+        batch_size,
+        device,
+    };
+    aggregate(per_example(model, dataset, labels, &setup).iter())
 }
 
 pub(super) fn train_scores<B: Backend>(
@@ -82,7 +98,12 @@ pub(super) fn train_scores<B: Backend>(
     batch_size: usize,
     device: &B::Device,
 ) -> TrainScores {
-    let noisy = per_example(model, &data.train, data, batch_size, device, None);
+    let setup = EvalSetup {
+        data,
+        batch_size,
+        device,
+    };
+    let noisy = per_example(model, &data.train, None, &setup);
     let clean = aggregate(
         noisy
             .iter()
@@ -98,14 +119,7 @@ pub(super) fn train_scores<B: Backend>(
             corrupted_noisy: None,
         };
     }
-    let truth = per_example(
-        model,
-        &data.train,
-        data,
-        batch_size,
-        device,
-        Some(&data.original_labels),
-    );
+    let truth = per_example(model, &data.train, Some(&data.original_labels), &setup);
     let corrupted = |v: &Vec<(f64, bool)>| {
         aggregate(
             v.iter()
