@@ -5,10 +5,9 @@
 //! that cannot proceed (never a panic's 101).
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod common;
-use common::{ok, usam};
+use common::{ok, read_json, usam, words};
 
 use datasets::mnist::{FILE_NAMES, write_images, write_labels};
 
@@ -38,53 +37,38 @@ fn s(p: &Path) -> &str {
 
 /// A quick training command into `out` (one epoch unless `extra` says),
 /// with `extra` flags.
-fn train(out: &Path, extra: &[&str]) -> Vec<String> {
-    let epochs = if extra.contains(&"--epochs") {
-        &[][..]
-    } else {
-        &["--epochs", "1"][..]
-    };
-    let mut args: Vec<String> = [
-        "train",
-        "--out",
-        s(out),
-        "--quiet",
-        "--batch-size",
-        "16",
-        "--set",
-        "steps_per_epoch=2",
-        "--set",
-        "hessian_every=0",
-    ]
-    .iter()
-    .chain(epochs)
-    .map(|a| a.to_string())
-    .collect();
-    args.extend(extra.iter().map(|a| a.to_string()));
+fn train<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args =
+        words("train --quiet --batch-size 16 --set steps_per_epoch=2 --set hessian_every=0");
+    args.extend(["--out", s(out)]);
+    if !extra.contains(&"--epochs") {
+        args.extend(["--epochs", "1"]);
+    }
+    args.extend(extra);
     args
 }
 
-fn run(args: &[String]) -> Output {
-    usam(&args.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
 fn train_ok(out: &Path, extra: &[&str]) {
-    let args = train(out, extra);
-    let o = run(&args);
-    assert!(
-        o.status.success(),
-        "usam {args:?} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ok(&train(out, extra));
 }
 
 fn train_fails(code: i32, out: &Path, extra: &[&str]) -> String {
-    let args = train(out, extra);
-    let o = run(&args);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(o.status.code(), Some(code), "usam {args:?}: {err}");
-    assert!(!err.contains("panicked"), "usam {args:?} panicked: {err}");
-    err
+    fails(code, &train(out, extra))
+}
+
+/// Flags that train on the MNIST-format cache `cache`, then `extra`.
+fn from_cache<'a>(cache: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--dataset", "mnist", "--data-dir", s(cache)];
+    args.extend(extra);
+    args
+}
+
+/// A quick `hessian` command on `run`, then `extra`.
+fn hessian<'a>(run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["hessian", "--run", s(run)];
+    args.extend(words("--samples 32 --probes 2"));
+    args.extend(extra);
+    args
 }
 
 /// Writes an MNIST-format cache directory (`<root>/mnist/` with the four
@@ -131,21 +115,7 @@ fn a_foreign_checkpoint_is_refused_by_name() {
     let file = "model-0001.mpk";
     let needles = [file, "holds a different model"];
     assert_has(&fails(FAILED, &["eval", "--run", s(&mlp)]), &needles);
-    assert_has(
-        &fails(
-            FAILED,
-            &[
-                "hessian",
-                "--run",
-                s(&mlp),
-                "--samples",
-                "32",
-                "--probes",
-                "2",
-            ],
-        ),
-        &needles,
-    );
+    assert_has(&fails(FAILED, &hessian(&mlp, &[])), &needles);
     assert_has(
         &train_fails(FAILED, &mlp, &["--resume", "--epochs", "2"]),
         &needles,
@@ -158,7 +128,7 @@ fn a_foreign_checkpoint_is_refused_by_name() {
     // (784): same variant, other shapes.
     let big = tmp.path().join("big");
     let cache = idx_cache(&tmp.path().join("data32"), (40, 32, 32), (20, 32, 32));
-    train_ok(&big, &["--dataset", "mnist", "--data-dir", s(&cache)]);
+    train_ok(&big, &from_cache(&cache, &[]));
     std::fs::copy(model_file(&big), model_file(&mlp)).unwrap();
     let err = fails(FAILED, &["eval", "--run", s(&mlp)]);
     assert_has(&err, &needles);
@@ -222,15 +192,12 @@ fn hessian_json_refuses_to_overwrite_without_force() {
     train_ok(&r, &[]);
     let json = tmp.path().join("h.json");
     std::fs::write(&json, "precious").unwrap();
-    let quick = ["--samples", "32", "--probes", "2", "--top-k", "1"];
-    let mut args = vec!["hessian", "--run", s(&r), "--json", s(&json)];
-    args.extend(quick);
+    let mut args = hessian(&r, &["--top-k", "1", "--json", s(&json)]);
     assert_has(&fails(USAGE, &args), &["already exists", "--force"]);
     assert_eq!(std::fs::read_to_string(&json).unwrap(), "precious");
     args.push("--force");
     ok(&args);
-    let written: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let written: serde_json::Value = read_json(&json);
     assert!(written.is_object(), "{written}");
 }
 
@@ -241,50 +208,19 @@ fn non_square_images_train_and_evaluate() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = idx_cache(&tmp.path().join("d1456"), (48, 14, 56), (16, 14, 56));
     let mlp = tmp.path().join("mlp");
-    train_ok(&mlp, &["--dataset", "mnist", "--data-dir", s(&cache)]);
+    train_ok(&mlp, &from_cache(&cache, &[]));
     // The CNN's two poolings need multiples of 4: 14 is not, and the
     // message names the real shape.
     let cnn = tmp.path().join("cnn");
-    let err = train_fails(
-        FAILED,
-        &cnn,
-        &[
-            "--model",
-            "cnn",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            s(&cache),
-        ],
-    );
+    let err = train_fails(FAILED, &cnn, &from_cache(&cache, &["--model", "cnn"]));
     assert_has(&err, &["14x56", "multiples of 4"]);
     assert!(!err.contains("14x14"), "{err}");
     let cache12 = idx_cache(&tmp.path().join("d1256"), (48, 12, 56), (16, 12, 56));
-    train_ok(
-        &cnn,
-        &[
-            "--model",
-            "cnn",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            s(&cache12),
-        ],
-    );
+    train_ok(&cnn, &from_cache(&cache12, &["--model", "cnn"]));
 
     // The stored data directory is reused ...
     ok(&["eval", "--run", s(&mlp)]);
-    ok(&[
-        "hessian",
-        "--run",
-        s(&mlp),
-        "--samples",
-        "32",
-        "--probes",
-        "2",
-        "--top-k",
-        "1",
-    ]);
+    ok(&hessian(&mlp, &["--top-k", "1"]));
     // ... and a moved one can be named.
     let moved = tmp.path().join("moved");
     std::fs::rename(&cache, &moved).unwrap();
@@ -293,19 +229,7 @@ fn non_square_images_train_and_evaluate() {
         "the old directory is named"
     );
     ok(&["eval", "--run", s(&mlp), "--data-dir", s(&moved)]);
-    ok(&[
-        "hessian",
-        "--run",
-        s(&mlp),
-        "--data-dir",
-        s(&moved),
-        "--samples",
-        "32",
-        "--probes",
-        "2",
-        "--top-k",
-        "1",
-    ]);
+    ok(&hessian(&mlp, &["--data-dir", s(&moved), "--top-k", "1"]));
 }
 
 /// Item 3: training and test images of different shapes are reported as
@@ -315,11 +239,7 @@ fn a_train_test_shape_mismatch_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = idx_cache(&tmp.path().join("d"), (32, 14, 56), (16, 28, 28));
     let out = tmp.path().join("r");
-    let err = train_fails(
-        FAILED,
-        &out,
-        &["--dataset", "mnist", "--data-dir", s(&cache)],
-    );
+    let err = train_fails(FAILED, &out, &from_cache(&cache, &[]));
     assert_has(&err, &["differ in shape", "1x14x56", "1x28x28"]);
 }
 
@@ -330,11 +250,7 @@ fn an_empty_training_set_is_refused_and_the_retry_works() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = idx_cache(&tmp.path().join("empty"), (0, 28, 28), (16, 28, 28));
     let out = tmp.path().join("r");
-    let err = train_fails(
-        FAILED,
-        &out,
-        &["--dataset", "mnist", "--data-dir", s(&empty)],
-    );
+    let err = train_fails(FAILED, &out, &from_cache(&empty, &[]));
     assert_has(&err, &["training set", "holds no images"]);
     let left: Vec<_> = std::fs::read_dir(&out)
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())

@@ -2,32 +2,48 @@
 //! files written and parseable, loss decreasing, exact resume, and clear
 //! errors with exit code 2 for bad input.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 mod common;
-use common::{ok, usam};
+use common::{ok, read_json, usam, words};
 
 use experiments::config::TrainConfig;
 use experiments::records::{EpochRecord, RunState, Summary};
 
 /// A quick training command: the MNIST MLP, capped steps.
 fn train_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "train",
-        "--out",
-        out,
-        "--quiet",
-        "--set",
-        "steps_per_epoch=12",
-        "--set",
-        "eval_train=true",
-        "--set",
-        "hessian_samples=200",
-        "--set",
-        "hessian_probes=4",
-    ];
+    let mut args = vec!["train", "--out", out];
+    args.extend(words(
+        "--quiet --set steps_per_epoch=12 --set eval_train=true \
+         --set hessian_samples=200 --set hessian_probes=4",
+    ));
     args.extend_from_slice(extra);
     args
+}
+
+/// Writes `text` to the file `name` in `dir`; returns its path.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `usam sweep` of the grid file `config` into `out`, quietly.
+fn sweep_args<'a>(config: &'a Path, out: &'a str) -> [&'a str; 6] {
+    let config = config.to_str().unwrap();
+    ["sweep", "--config", config, "--out", out, "--quiet"]
+}
+
+/// Each command must exit with code 2, with its needle in the message, and
+/// create nothing at `d`.
+fn assert_usage_errors(cases: &[(&[&str], &str)], d: &str) {
+    for (args, needle) in cases {
+        let out = usam(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: `{needle}` not in: {err}");
+    }
+    assert!(!Path::new(d).exists(), "nothing is created on bad input");
 }
 
 /// Every weight of a run's last checkpoint, in visiting order.
@@ -75,16 +91,7 @@ fn a_run_writes_parseable_outputs_and_learns() {
     let d = dir.to_str().unwrap();
     ok(&train_args(
         d,
-        &[
-            "--method",
-            "frob",
-            "--epochs",
-            "3",
-            "--hessian-every",
-            "3",
-            "--label-noise",
-            "0.2",
-        ],
+        &words("--method frob --epochs 3 --hessian-every 3 --label-noise 0.2"),
     ));
     let h = history(&dir);
     assert_eq!(h.len(), 3);
@@ -102,8 +109,7 @@ fn a_run_writes_parseable_outputs_and_learns() {
     assert_eq!(eval.corrupted_true.unwrap().examples, 1600);
     assert_eq!(eval.clean.examples, 6400);
 
-    let summary: Summary =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary: Summary = read_json(&dir.join("summary.json"));
     assert_eq!(summary.epochs, 3);
     assert_eq!(summary.method, "frob");
     let config = TrainConfig::from_file(&dir.join("config.toml")).unwrap();
@@ -120,18 +126,9 @@ fn a_run_writes_parseable_outputs_and_learns() {
     // eval and hessian read the checkpoint back.
     let eval: serde_json::Value = serde_json::from_str(&ok(&["eval", "--run", d])).unwrap();
     assert_eq!(eval["test"]["examples"], 2000);
-    let report: serde_json::Value = serde_json::from_str(&ok(&[
-        "hessian",
-        "--run",
-        d,
-        "--samples",
-        "100",
-        "--probes",
-        "3",
-        "--top-k",
-        "2",
-    ]))
-    .unwrap();
+    let mut hessian = vec!["hessian", "--run", d];
+    hessian.extend(words("--samples 100 --probes 3 --top-k 2"));
+    let report: serde_json::Value = serde_json::from_str(&ok(&hessian)).unwrap();
     assert_eq!(report["top_eigenvalues"].as_array().unwrap().len(), 2);
     assert!(dir.join("hessian.json").is_file());
 }
@@ -175,9 +172,7 @@ fn resume_after_an_interruption_equals_an_uninterrupted_run() {
         for (x, y) in ha.iter().zip(&hb) {
             assert_eq!((x.train_loss, x.test), (y.train_loss, y.test), "{method}");
         }
-        let state: RunState =
-            serde_json::from_str(&std::fs::read_to_string(resumed.join("state.json")).unwrap())
-                .unwrap();
+        let state: RunState = read_json(&resumed.join("state.json"));
         assert_eq!(state.epochs_done, 3);
         // Superseded checkpoints are gone, the current one is kept.
         assert!(!resumed.join("model-0001.mpk").exists());
@@ -213,13 +208,7 @@ fn invalid_flags_exit_with_code_2_and_a_clear_message() {
         ),
         (&["frobnicate"], "unrecognized subcommand"),
     ];
-    for (args, needle) in cases {
-        let out = usam(args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: `{needle}` not in: {err}");
-    }
-    assert!(!Path::new(d).exists(), "nothing is created on bad input");
+    assert_usage_errors(&cases, d);
 }
 
 #[test]
@@ -240,9 +229,9 @@ fn an_existing_directory_is_never_overwritten() {
 #[test]
 fn sweep_and_table() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("sweep.toml");
-    std::fs::write(
-        &file,
+    let file = write(
+        tmp.path(),
+        "sweep.toml",
         r#"
 methods = ["sgd", "sam"]
 datasets = ["mnist-10k"]
@@ -255,28 +244,13 @@ epochs = 1
 steps_per_epoch = 4
 eval_train = false
 "#,
-    )
-    .unwrap();
+    );
     let out = tmp.path().join("grid");
     let o = out.to_str().unwrap();
-    let printed = ok(&[
-        "sweep",
-        "--config",
-        file.to_str().unwrap(),
-        "--out",
-        o,
-        "--quiet",
-    ]);
+    let printed = ok(&sweep_args(&file, o));
     assert!(printed.contains("limited 10%"), "{printed}");
     // A second call finds everything done and trains nothing.
-    let again = ok(&[
-        "sweep",
-        "--config",
-        file.to_str().unwrap(),
-        "--out",
-        o,
-        "--quiet",
-    ]);
+    let again = ok(&sweep_args(&file, o));
     assert_eq!(again.matches("(Done)").count(), 4, "{again}");
     let csv = tmp.path().join("table.csv");
     let md = ok(&["table", "--dir", o, "--csv", csv.to_str().unwrap()]);
@@ -289,16 +263,9 @@ eval_train = false
 fn demo_runs_with_every_method() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("demo");
-    let printed = ok(&[
-        "demo",
-        "--out",
-        out.to_str().unwrap(),
-        "--epochs",
-        "1",
-        "--steps-per-epoch",
-        "5",
-        "--quiet",
-    ]);
+    let mut demo = vec!["demo", "--out", out.to_str().unwrap()];
+    demo.extend(words("--epochs 1 --steps-per-epoch 5 --quiet"));
+    let printed = ok(&demo);
     for method in ["sgd", "sam", "trace", "frob", "det"] {
         assert!(printed.contains(&format!("| {method} |")), "{printed}");
         assert!(out.join(method).join("summary.json").is_file());
@@ -384,15 +351,7 @@ fn the_guard_bounds_steps_and_logs_them() {
     // A bound far below any real ratio: every step is scaled down.
     ok(&train_args(
         t,
-        &[
-            "--method",
-            "frob",
-            "--epochs",
-            "1",
-            "--guard-ratio",
-            "1e-6",
-            "--log-steps",
-        ],
+        &words("--method frob --epochs 1 --guard-ratio 1e-6 --log-steps"),
     ));
     // Resumed for a second epoch: the log continues, one line per step.
     ok(&train_args(t, &["--epochs", "2", "--resume"]));
@@ -452,21 +411,15 @@ fn bad_guard_and_schedule_settings_exit_with_code_2() {
             "guard_ratio",
         ),
     ];
-    for (args, needle) in cases {
-        let out = usam(args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: `{needle}` not in: {err}");
-    }
-    assert!(!Path::new(d).exists(), "nothing is created on bad input");
+    assert_usage_errors(&cases, d);
 }
 
 #[test]
 fn a_sweep_counts_diverged_runs_and_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("lr.toml");
-    std::fs::write(
-        &file,
+    let file = write(
+        tmp.path(),
+        "lr.toml",
         r#"
 methods = ["sgd"]
 datasets = ["mnist-10k"]
@@ -481,18 +434,9 @@ eval_train = false
 [run.base]
 weight_decay = 0.0
 "#,
-    )
-    .unwrap();
+    );
     let out = tmp.path().join("grid");
-    let o = out.to_str().unwrap();
-    let args = [
-        "sweep",
-        "--config",
-        file.to_str().unwrap(),
-        "--out",
-        o,
-        "--quiet",
-    ];
+    let args = sweep_args(&file, out.to_str().unwrap());
     let printed = ok(&args);
     // lr 1e6 throws the weights to infinity within the epoch's steps.
     assert!(printed.contains("failed: epoch 1"), "{printed}");
@@ -551,16 +495,7 @@ fn non_finite_perturbed_losses_are_skipped_and_counted_when_asked() {
     let skip = tmp.path().join("skip");
     let out = usam(&train_args(
         skip.to_str().unwrap(),
-        &[
-            "--method",
-            "frob",
-            "--epochs",
-            "1",
-            "--rho",
-            "1e7",
-            "--on-non-finite",
-            "skip",
-        ],
+        &words("--method frob --epochs 1 --rho 1e7 --on-non-finite skip"),
     ));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -599,9 +534,9 @@ fn browser() -> Option<&'static str> {
 #[test]
 fn sweeps_write_a_report_that_a_browser_renders() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("every.toml");
-    std::fs::write(
-        &file,
+    let file = write(
+        tmp.path(),
+        "every.toml",
         r#"
 methods = ["sgd", "frob"]
 datasets = ["mnist-10k"]
@@ -618,18 +553,9 @@ hessian_every = 1
 hessian_samples = 64
 hessian_probes = 2
 "#,
-    )
-    .unwrap();
+    );
     let out = tmp.path().join("grid");
-    let o = out.to_str().unwrap();
-    let printed = ok(&[
-        "sweep",
-        "--config",
-        file.to_str().unwrap(),
-        "--out",
-        o,
-        "--quiet",
-    ]);
+    let printed = ok(&sweep_args(&file, out.to_str().unwrap()));
     assert!(printed.contains("| frob every=2 reuse | "), "{printed}");
     assert!(printed.contains("report: "), "{printed}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();

@@ -139,39 +139,41 @@ fn config(kind: ModelKind, classes: usize, channels: usize, size: usize) -> Mode
     ModelConfig::new(kind, classes, channels, size)
 }
 
+/// A convolutional kind at `width` channels instead of its default.
+fn narrow(
+    kind: ModelKind,
+    classes: usize,
+    channels: usize,
+    size: usize,
+    width: usize,
+) -> ModelConfig {
+    config(kind, classes, channels, size).with_base_width(Some(width))
+}
+
+/// A 3-class MLP on 1x4x4 images with three hidden layers of 6.
+fn tiny_mlp() -> ModelConfig {
+    config(ModelKind::Mlp, 3, 1, 4)
+        .with_mlp_hidden(6)
+        .with_mlp_depth(3)
+}
+
+/// A WRN-10-1 on 3x8x8 images, 3 classes, at `width` channels.
+fn tiny_wrn(width: usize) -> ModelConfig {
+    narrow(ModelKind::Wrn28x10, 3, 3, 8, width)
+        .with_wrn_depth(10)
+        .with_wrn_widen(1)
+}
+
 /// Tiny versions of every kind: `(config, batch size)`, cheap enough for
 /// nested autodiff on the CPU.
 fn tiny_configs() -> Vec<(ModelConfig, usize)> {
     vec![
-        (
-            config(ModelKind::Mlp, 3, 1, 4)
-                .with_mlp_hidden(6)
-                .with_mlp_depth(3),
-            4,
-        ),
-        (
-            config(ModelKind::Mlp, 3, 1, 4)
-                .with_mlp_hidden(6)
-                .with_mlp_depth(3)
-                .with_mlp_reuse_layer(true),
-            4,
-        ),
-        (config(ModelKind::Cnn, 3, 2, 8).with_base_width(Some(2)), 4),
-        (
-            config(ModelKind::ResNet18, 3, 3, 8).with_base_width(Some(2)),
-            4,
-        ),
-        (
-            config(ModelKind::Wrn28x10, 3, 3, 8)
-                .with_wrn_depth(10)
-                .with_wrn_widen(1)
-                .with_base_width(Some(2)),
-            4,
-        ),
-        (
-            config(ModelKind::Vgg16Bn, 3, 3, 32).with_base_width(Some(1)),
-            2,
-        ),
+        (tiny_mlp(), 4),
+        (tiny_mlp().with_mlp_reuse_layer(true), 4),
+        (narrow(ModelKind::Cnn, 3, 2, 8, 2), 4),
+        (narrow(ModelKind::ResNet18, 3, 3, 8, 2), 4),
+        (tiny_wrn(2), 4),
+        (narrow(ModelKind::Vgg16Bn, 3, 3, 32, 1), 2),
     ]
 }
 
@@ -275,22 +277,15 @@ fn other_sizes_and_tiny_widths_have_the_right_shapes() {
     let d = Default::default();
     let cases = [
         (config(ModelKind::Mlp, 2, 3, 5), 2),
-        (config(ModelKind::Cnn, 7, 3, 12).with_base_width(Some(3)), 2),
+        (narrow(ModelKind::Cnn, 7, 3, 12, 3), 2),
+        (narrow(ModelKind::ResNet18, 5, 1, 16, 4), 3),
         (
-            config(ModelKind::ResNet18, 5, 1, 16).with_base_width(Some(4)),
-            3,
-        ),
-        (
-            config(ModelKind::Wrn28x10, 4, 1, 12)
+            narrow(ModelKind::Wrn28x10, 4, 1, 12, 2)
                 .with_wrn_depth(16)
-                .with_wrn_widen(2)
-                .with_base_width(Some(2)),
+                .with_wrn_widen(2),
             2,
         ),
-        (
-            config(ModelKind::Vgg16Bn, 6, 1, 64).with_base_width(Some(2)),
-            2,
-        ),
+        (narrow(ModelKind::Vgg16Bn, 6, 1, 64, 2), 2),
     ];
     for (c, n) in cases {
         let model = c.init::<Cpu>(&d).unwrap();
@@ -426,94 +421,45 @@ fn invalid_configurations_are_typed_errors() {
         }
         e => panic!("{e}"),
     };
-    invalid(
-        config(ModelKind::Mlp, 10, 1, 28).with_mlp_depth(0),
-        "mlp",
-        "depth",
-    );
-    invalid(
-        config(ModelKind::Mlp, 10, 1, 28).with_mlp_hidden(0),
-        "mlp",
-        "hidden",
-    );
-    invalid(
-        config(ModelKind::Mlp, 10, 1, 28)
-            .with_mlp_depth(1)
-            .with_mlp_reuse_layer(true),
-        "mlp",
-        "reuse_layer",
-    );
-    invalid(
-        config(ModelKind::Wrn28x10, 10, 3, 32).with_wrn_depth(27),
-        "wide-resnet",
-        "6n + 4",
-    );
-    invalid(
-        config(ModelKind::Wrn28x10, 10, 3, 32).with_wrn_depth(4),
-        "wide-resnet",
-        "6n + 4",
-    );
-    invalid(
-        config(ModelKind::Wrn28x10, 10, 3, 32).with_wrn_widen(0),
-        "wide-resnet",
-        "widen_factor",
-    );
-    invalid(
-        config(ModelKind::Wrn28x10, 10, 3, 32).with_wrn_dropout(1.0),
-        "wide-resnet",
-        "dropout",
-    );
-    invalid(
-        config(ModelKind::Wrn28x10, 10, 3, 32).with_wrn_dropout(f64::NAN),
-        "wide-resnet",
-        "dropout",
-    );
-    invalid(
-        config(ModelKind::Wrn28x10, 10, 3, 32).with_wrn_dropout(-0.1),
-        "wide-resnet",
-        "dropout",
-    );
+    let mlp = || config(ModelKind::Mlp, 10, 1, 28);
+    invalid(mlp().with_mlp_depth(0), "mlp", "depth");
+    invalid(mlp().with_mlp_hidden(0), "mlp", "hidden");
+    let reused_once = mlp().with_mlp_depth(1).with_mlp_reuse_layer(true);
+    invalid(reused_once, "mlp", "reuse_layer");
+    let wrn = |c: fn(ModelConfig) -> ModelConfig, needle| {
+        invalid(
+            c(config(ModelKind::Wrn28x10, 10, 3, 32)),
+            "wide-resnet",
+            needle,
+        )
+    };
+    wrn(|c| c.with_wrn_depth(27), "6n + 4");
+    wrn(|c| c.with_wrn_depth(4), "6n + 4");
+    wrn(|c| c.with_wrn_widen(0), "widen_factor");
+    wrn(|c| c.with_wrn_dropout(1.0), "dropout");
+    wrn(|c| c.with_wrn_dropout(f64::NAN), "dropout");
+    wrn(|c| c.with_wrn_dropout(-0.1), "dropout");
     for kind in [
         ModelKind::Cnn,
         ModelKind::ResNet18,
         ModelKind::Wrn28x10,
         ModelKind::Vgg16Bn,
     ] {
-        let c = config(kind, 10, 3, 32);
-        assert!(
-            matches!(
-                err(c.clone().with_base_width(Some(0))),
-                ModelError::InvalidConfig { .. }
-            ),
-            "{kind}"
-        );
-        assert!(
-            matches!(
-                err(c.with_base_width(Some(usize::MAX / 2))),
-                ModelError::InvalidConfig { .. }
-            ),
-            "{kind}"
-        );
+        for width in [0, usize::MAX / 2] {
+            assert!(
+                matches!(
+                    err(narrow(kind, 10, 3, 32, width)),
+                    ModelError::InvalidConfig { .. }
+                ),
+                "{kind} at width {width}"
+            );
+        }
     }
     // The architectures' own configs check too.
-    assert!(
-        ResNetConfig::new(3, 32, 10)
-            .with_blocks(vec![])
-            .validate()
-            .is_err()
-    );
-    assert!(
-        ResNetConfig::new(3, 32, 10)
-            .with_blocks(vec![2, 0])
-            .validate()
-            .is_err()
-    );
-    assert!(
-        ResNetConfig::new(3, 64, 10)
-            .with_blocks(vec![1; 70])
-            .validate()
-            .is_err()
-    );
+    for (size, blocks) in [(32, vec![]), (32, vec![2, 0]), (64, vec![1; 70])] {
+        let c = ResNetConfig::new(3, size, 10).with_blocks(blocks);
+        assert!(c.validate().is_err(), "{c:?}");
+    }
     assert!(VggConfig::new(3, 32, 10).with_depth(15).validate().is_err());
     assert!(MlpConfig::new(0, 10).validate().is_err());
     // Messages say what is wrong.
@@ -528,39 +474,16 @@ fn invalid_configurations_are_typed_errors() {
 #[test]
 fn non_square_images_have_the_right_shapes() {
     let d = Default::default();
+    // (config, image width)
     let cases = [
-        (
-            config(ModelKind::Mlp, 3, 1, 14).with_image_width(Some(56)),
-            56,
-        ),
-        (
-            config(ModelKind::Cnn, 3, 1, 12)
-                .with_image_width(Some(56))
-                .with_base_width(Some(2)),
-            56,
-        ),
-        (
-            config(ModelKind::ResNet18, 3, 3, 8)
-                .with_image_width(Some(16))
-                .with_base_width(Some(2)),
-            16,
-        ),
-        (
-            config(ModelKind::Wrn28x10, 3, 3, 8)
-                .with_image_width(Some(12))
-                .with_wrn_depth(10)
-                .with_wrn_widen(1)
-                .with_base_width(Some(2)),
-            12,
-        ),
-        (
-            config(ModelKind::Vgg16Bn, 3, 1, 32)
-                .with_image_width(Some(64))
-                .with_base_width(Some(1)),
-            64,
-        ),
+        (config(ModelKind::Mlp, 3, 1, 14), 56),
+        (narrow(ModelKind::Cnn, 3, 1, 12, 2), 56),
+        (narrow(ModelKind::ResNet18, 3, 3, 8, 2), 16),
+        (tiny_wrn(2), 12),
+        (narrow(ModelKind::Vgg16Bn, 3, 1, 32, 1), 64),
     ];
     for (c, w) in cases {
+        let c = c.with_image_width(Some(w));
         assert_eq!(c.width(), w);
         let h = c.image_size;
         let n = 2;
@@ -637,11 +560,7 @@ fn inputs_of_the_wrong_shape_are_typed_errors() {
 #[test]
 fn wrn_dropout_is_active_only_in_training() {
     let d = Default::default();
-    let c = config(ModelKind::Wrn28x10, 3, 3, 8)
-        .with_wrn_depth(10)
-        .with_wrn_widen(1)
-        .with_base_width(Some(4))
-        .with_wrn_dropout(0.5);
+    let c = tiny_wrn(4).with_wrn_dropout(0.5);
     let model = c.init::<CpuAd>(&d).unwrap();
     let (x, _) = batch::<CpuAd>(4, 3, 8, 3, 4, &d);
     let a = to_vec(model.forward(x.clone()));
@@ -678,14 +597,7 @@ fn exact_hvp_works_for_every_kind() {
     let d = Default::default();
     let mut cases = tiny_configs();
     cases.push((config(ModelKind::Mlp, 10, 1, 28), 8));
-    cases.push((
-        config(ModelKind::Wrn28x10, 3, 3, 8)
-            .with_wrn_depth(10)
-            .with_wrn_widen(1)
-            .with_base_width(Some(2))
-            .with_wrn_dropout(0.3),
-        4,
-    ));
+    cases.push((tiny_wrn(2).with_wrn_dropout(0.3), 4));
     for (c, n) in cases {
         let model = c.init::<CpuAd>(&d).unwrap();
         let data = batch::<Cpu>(n, c.in_channels, c.image_size, c.num_classes, 7, &d);

@@ -1,5 +1,6 @@
 //! Helpers shared by the tests that run the `usam` binary.
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `usam` with `args`, capturing its output.
@@ -19,4 +20,16 @@ pub fn ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Splits a command line written as one string (flags and values without
+/// spaces) into `usam`'s arguments.
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// The JSON file at `path`, parsed.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
