@@ -332,6 +332,17 @@ class Method:
             self.restore(params)
         return g1, [l0, l1]
 
+    def _perturbed_passes(self, model, params, x, y, losses):
+        """The n perturbed passes in order: yields (i, L_i, g_i), L_i also
+        appended to `losses`. g_i is released before the next pass, so one
+        perturbed gradient is alive at a time (once the caller drops it)."""
+        for i in range(self.n):
+            self.perturb_random(params, first=(i == 0))
+            li, gi = self.grad_pass(model, params, x, y)
+            losses.append(li)
+            yield i, li, gi
+            del gi
+
     def _trace(self, model, params, x, y, l0, g0):
         # g = (1 - lambda) g0 + (lambda / n) sum_i g_i: fixed weights.
         n, lam = self.n, self.lam
@@ -342,16 +353,8 @@ class Method:
             _foreach_mul(acc, c0)
         del g0
         losses = [l0]
-        for i in range(n):
-            self.perturb_random(params, first=(i == 0))
-            li, gi = self.grad_pass(model, params, x, y)
-            losses.append(li)
-            if acc is None:
-                acc = gi
-                if ci != 1.0:
-                    _foreach_mul(acc, ci)
-            else:
-                _foreach_add(acc, gi, ci)
+        for _, _, gi in self._perturbed_passes(model, params, x, y, losses):
+            acc = _accumulate(acc, gi, ci)
             del gi
         return acc, losses
 
@@ -366,10 +369,7 @@ class Method:
         a, b = g0, None
         del g0
         losses = [l0]
-        for i in range(n):
-            self.perturb_random(params, first=(i == 0))
-            li, gi = self.grad_pass(model, params, x, y)
-            losses.append(li)
+        for i, li, gi in self._perturbed_passes(model, params, x, y, losses):
             if i + 1 == n:
                 lbar = sum(losses[1:]) / n
                 wb = -k * (lbar - losses[1])
@@ -382,10 +382,7 @@ class Method:
                 wa = k * (li - losses[1])
                 if wa != 0.0:
                     _foreach_add(a, gi, wa)
-                if b is None:
-                    b = gi
-                else:
-                    _foreach_add(b, gi, 1.0)
+                b = _accumulate(b, gi, 1.0)
             del gi
         return a, losses
 
@@ -398,10 +395,7 @@ class Method:
         acc, b = g0, None
         del g0
         losses, xs = [l0], []
-        for i in range(n):
-            self.perturb_random(params, first=(i == 0))
-            li, gi = self.grad_pass(model, params, x, y)
-            losses.append(li)
+        for i, li, gi in self._perturbed_passes(model, params, x, y, losses):
             xs.append((li - l0) / r2)
             if i + 1 == n:
                 h = [-xi / 2.0 for xi in xs]
@@ -419,12 +413,7 @@ class Method:
                 _foreach_add(acc, gi, ci[-1])
             else:
                 w = math.exp(-(xs[-1] - xs[0]) / 2.0)
-                if b is None:
-                    b = gi
-                    if w != 1.0:
-                        _foreach_mul(b, w)
-                else:
-                    _foreach_add(b, gi, w)
+                b = _accumulate(b, gi, w)
             del gi
         return acc, losses
 
@@ -464,6 +453,17 @@ def _foreach_add(dst, src, alpha):
     else:
         for d, s in zip(dst, src):
             d.add_(s, alpha=alpha)
+
+
+def _accumulate(acc, g, weight):
+    """acc += weight * g in place; the first term (acc None) reuses g's
+    buffers, scaled, instead of allocating a zero accumulator."""
+    if acc is None:
+        if weight != 1.0:
+            _foreach_mul(g, weight)
+        return g
+    _foreach_add(acc, g, weight)
+    return acc
 
 
 def _foreach_mul(dst, scalar):
