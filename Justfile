@@ -17,13 +17,14 @@ test:
     ./scripts/setup.sh
     cargo test --workspace
 
-# Benchmark figures: optimizer step times (MLP, ResNet18), memory, Hessian costs, data loading.
+# Benchmark figures: optimizer step times (MLP, ResNet18), memory, Hessian costs, data-parallel scaling, data loading.
 bench:
     cargo run --release -p experiments -- bench steps --model mlp --batch 128 --steps 100 --warmup 10
     cargo run --release -p experiments -- bench steps --model resnet18 --batch 32 --steps 5 --warmup 1
     cargo run --release -p experiments -- bench memory --model resnet18 --batch 16 --steps 2
     cargo run --release -p experiments -- bench hessian --model mlp --batch 128 --steps 5 --warmup 1 --probes 128
     cargo run --release -p experiments -- bench hessian --model resnet18 --batch 8 --steps 3 --warmup 1
+    cargo run --release -p experiments -- bench parallel --model mlp --devices 0,1 --batch 128 --steps 50 --warmup 5
     cargo bench -p datasets --bench loader
     cargo run --release -p sam-core --example noise_throughput
 

@@ -74,6 +74,25 @@ pub enum BackendError {
         "this binary was built without CUDA support: rebuild with `cargo build --release -p experiments --features cuda`"
     )]
     CudaNotBuilt,
+    /// A data-parallel device list is empty.
+    #[error("no devices: list at least one (e.g. --devices 0,1)")]
+    NoDevices,
+    /// A data-parallel device list names a device twice.
+    #[error("device {index} is listed twice: each replica needs a device of its own")]
+    DuplicateDevice {
+        /// The device index.
+        index: usize,
+    },
+    /// A data-parallel device list names a device that does not exist.
+    #[error("the {backend} backend has no device {index}: it has {available} here (indices 0 to {})", .available.saturating_sub(1))]
+    MissingDevice {
+        /// The backend.
+        backend: BackendKind,
+        /// The index asked for.
+        index: usize,
+        /// How many it has.
+        available: usize,
+    },
     /// The backend found no usable device.
     #[error("the {backend} backend has no usable device here: {message}")]
     Unavailable {
@@ -116,6 +135,148 @@ pub trait BackendTask {
     type Output;
     /// Runs on backend `B` with `device`.
     fn run<B: Backend>(self, device: B::Device) -> Self::Output;
+}
+
+/// A computation over several devices of one backend (data-parallel
+/// training; see [`dispatch_devices`]).
+pub trait DevicesTask {
+    /// What the task returns.
+    type Output;
+    /// Runs on backend `B` with `devices` (at least one).
+    fn run<B: Backend>(self, devices: Vec<B::Device>) -> Self::Output;
+}
+
+/// Checks a data-parallel device list before any work starts: at least one
+/// device, none twice, each one present. CPU backends (`cpu`, `ndarray`)
+/// have one device, the host; a data-parallel run on them places one
+/// replica per listed index on it, and the indices that exist are `0` to
+/// the number of logical cores minus one. wgpu's index `i` in a list of
+/// several is its `i`-th discrete GPU; CUDA's is the device ordinal.
+pub fn check_devices(kind: BackendKind, devices: &[usize]) -> Result<(), BackendError> {
+    if devices.is_empty() {
+        return Err(BackendError::NoDevices);
+    }
+    for (i, d) in devices.iter().enumerate() {
+        if devices[..i].contains(d) {
+            return Err(BackendError::DuplicateDevice { index: *d });
+        }
+    }
+    if devices.len() == 1 {
+        // One device keeps its single-device meaning (wgpu 0 = the best
+        // adapter); the backend's probe reports a missing one.
+        return Ok(());
+    }
+    let available = device_count(kind)?;
+    match devices.iter().find(|&&d| d >= available) {
+        Some(&index) => Err(BackendError::MissingDevice {
+            backend: kind,
+            index,
+            available,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// How many devices `kind` offers here (CPU backends: logical cores).
+fn device_count(kind: BackendKind) -> Result<usize, BackendError> {
+    let count = |f: fn() -> usize| {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let n = std::panic::catch_unwind(f);
+        std::panic::set_hook(hook);
+        n.map_err(|_| BackendError::Unavailable {
+            backend: kind,
+            message: "the backend could not count its devices".into(),
+        })
+    };
+    match kind {
+        BackendKind::Cpu | BackendKind::Ndarray => {
+            Ok(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        }
+        BackendKind::Wgpu => count(|| {
+            use burn::backend::wgpu::WgpuDevice;
+            use burn::tensor::backend::Device as _;
+            let type_id = WgpuDevice::DiscreteGpu(0).to_id().type_id;
+            <burn::backend::Wgpu as Backend>::device_count(type_id)
+        }),
+        BackendKind::Cuda => cuda_device_count(kind, count),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device_count(
+    _kind: BackendKind,
+    count: impl Fn(fn() -> usize) -> Result<usize, BackendError>,
+) -> Result<usize, BackendError> {
+    use burn::tensor::backend::Device as _;
+    count(|| {
+        let type_id = burn::backend::cuda::CudaDevice::new(0).to_id().type_id;
+        <burn::backend::Cuda as Backend>::device_count(type_id)
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device_count(
+    _kind: BackendKind,
+    _count: impl Fn(fn() -> usize) -> Result<usize, BackendError>,
+) -> Result<usize, BackendError> {
+    Err(BackendError::CudaNotBuilt)
+}
+
+/// Runs `task` on the devices `indices` of backend `kind` (checked by
+/// [`check_devices`] first; each device is probed).
+pub fn dispatch_devices<T: DevicesTask>(
+    kind: BackendKind,
+    indices: &[usize],
+    task: T,
+) -> Result<T::Output, BackendError> {
+    check_devices(kind, indices)?;
+    let single = indices.len() == 1;
+    match kind {
+        BackendKind::Cpu => {
+            Ok(task.run::<burn::backend::Flex>(vec![Default::default(); indices.len()]))
+        }
+        BackendKind::Ndarray => {
+            Ok(task.run::<burn::backend::NdArray>(vec![Default::default(); indices.len()]))
+        }
+        BackendKind::Wgpu => {
+            use burn::backend::wgpu::WgpuDevice;
+            let devices: Vec<WgpuDevice> = indices
+                .iter()
+                .map(|&i| match (single, i) {
+                    // Alone, index 0 means "the best device wgpu finds" and
+                    // i the (i-1)-th discrete GPU; in a list, i is the i-th
+                    // discrete GPU (two indices must be two devices).
+                    (true, 0) => WgpuDevice::DefaultDevice,
+                    (true, i) => WgpuDevice::DiscreteGpu(i - 1),
+                    (false, i) => WgpuDevice::DiscreteGpu(i),
+                })
+                .collect();
+            for d in &devices {
+                probe::<burn::backend::Wgpu>(kind, d)?;
+            }
+            Ok(task.run::<burn::backend::Wgpu>(devices))
+        }
+        BackendKind::Cuda => run_cuda_devices(indices, task),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda_devices<T: DevicesTask>(indices: &[usize], task: T) -> Result<T::Output, BackendError> {
+    use burn::backend::cuda::CudaDevice;
+    let devices: Vec<CudaDevice> = indices.iter().map(|&i| CudaDevice::new(i)).collect();
+    for d in &devices {
+        probe::<burn::backend::Cuda>(BackendKind::Cuda, d)?;
+    }
+    Ok(task.run::<burn::backend::Cuda>(devices))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda_devices<T: DevicesTask>(
+    _indices: &[usize],
+    _task: T,
+) -> Result<T::Output, BackendError> {
+    Err(BackendError::CudaNotBuilt)
 }
 
 /// Runs `task` on the chosen backend and device index.

@@ -60,6 +60,13 @@ pub struct TrainConfig {
     pub backend: BackendKind,
     /// Device index (wgpu: 0 = best device, i = i-th discrete GPU; CUDA: ordinal).
     pub device: usize,
+    /// Devices of a data-parallel run, one replica each (empty: the one
+    /// `device`). `batch_size` is then the global batch, split evenly:
+    /// each device takes `batch_size / devices.len()` examples per step.
+    /// CPU backends place the replicas on the host (indices 0 to the number
+    /// of cores - 1); wgpu's index i is its i-th discrete GPU; CUDA's the
+    /// ordinal.
+    pub devices: Vec<usize>,
     /// Hessian metrics every this many epochs (0 = never).
     pub hessian_every: usize,
     /// Training examples the Hessian metrics average over.
@@ -353,6 +360,7 @@ impl Default for TrainConfig {
             seed: 101,
             backend: BackendKind::Cpu,
             device: 0,
+            devices: Vec::new(),
             hessian_every: 0,
             hessian_samples: 1280,
             hessian_probes: 32,
@@ -424,7 +432,7 @@ pub enum ConfigError {
     Set(String),
     /// `--resume` was asked to change settings a run cannot change midway.
     #[error(
-        "--resume continues a run with the settings it started with, and these differ from the run's: {}; nothing was changed (train into another --out to use them; a resume may change epochs, backend, device, workers, data_dir, download and log_steps)",
+        "--resume continues a run with the settings it started with, and these differ from the run's: {}; nothing was changed (train into another --out to use them; a resume may change epochs, backend, device, devices, workers, data_dir, download and log_steps)",
         .0.join("; ")
     )]
     ResumeChanged(Vec<String>),
@@ -471,9 +479,30 @@ impl TrainConfig {
         })
     }
 
-    /// The configuration as TOML.
+    /// The configuration as TOML. A data-parallel run's file starts with a
+    /// comment that spells out the global batch and its split.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("a TrainConfig always serialises")
+        let body = toml::to_string_pretty(self).expect("a TrainConfig always serialises");
+        let devices = self.device_list();
+        if devices.len() < 2 {
+            return body;
+        }
+        format!(
+            "# Data-parallel over {} devices {:?}: the global batch is batch_size = {}, {} examples per device and step.\n{body}",
+            devices.len(),
+            devices,
+            self.batch_size,
+            self.batch_size / devices.len(),
+        )
+    }
+
+    /// The devices the run trains on: `devices`, or the one `device`.
+    pub fn device_list(&self) -> Vec<usize> {
+        if self.devices.is_empty() {
+            vec![self.device]
+        } else {
+            self.devices.clone()
+        }
     }
 
     /// Applies `key=value` overrides (dotted paths into the TOML, values in
@@ -540,6 +569,41 @@ impl TrainConfig {
         }
         if self.batch_size == 0 || self.eval_batch_size == 0 {
             return invalid("batch_size", "0".into(), "batch sizes must be at least 1");
+        }
+        let devices = self.device_list();
+        if let Some((_, d)) = devices
+            .iter()
+            .enumerate()
+            .find(|(i, d)| devices[..*i].contains(d))
+        {
+            return invalid(
+                "devices",
+                format!("{devices:?}"),
+                &format!("device {d} is listed twice: each replica needs a device of its own"),
+            );
+        }
+        if devices.len() > 1 {
+            if !self.batch_size.is_multiple_of(devices.len()) {
+                return invalid(
+                    "batch_size",
+                    self.batch_size.to_string(),
+                    &format!(
+                        "the global batch must split evenly over the {} devices (a multiple of {})",
+                        devices.len(),
+                        devices.len()
+                    ),
+                );
+            }
+            if self.optimizer.method == "ssam" && self.optimizer.fisher_samples < devices.len() {
+                return invalid(
+                    "optimizer.fisher_samples",
+                    self.optimizer.fisher_samples.to_string(),
+                    &format!(
+                        "SSAM's Fisher examples are shared among the devices: at least one each ({})",
+                        devices.len()
+                    ),
+                );
+            }
         }
         if self.steps_per_epoch == Some(0) {
             return invalid("steps_per_epoch", "0".into(), "must be at least 1 when set");
@@ -623,13 +687,14 @@ impl TrainConfig {
     /// The configuration a resume of a run stored as `self` trains with,
     /// when `requested` is what the command line asked for: the stored
     /// settings, except those a run may change midway (more epochs,
-    /// another backend or device, worker threads, where the data lives).
+    /// another backend or device(s), worker threads, where the data lives).
     /// Any other difference is an error listing every one of them.
     pub fn resumed_with(&self, requested: TrainConfig) -> Result<TrainConfig, ConfigError> {
         let mut resumed = self.clone();
         resumed.epochs = requested.epochs.max(self.epochs);
         resumed.backend = requested.backend;
         resumed.device = requested.device;
+        resumed.devices = requested.devices.clone();
         resumed.workers = requested.workers;
         resumed.data_dir = requested.data_dir.clone();
         resumed.download = requested.download;

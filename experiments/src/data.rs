@@ -10,6 +10,7 @@ use datasets::{
     LoadOptions, Normalization, Regime,
 };
 
+use sam_burn::parallel::shard_range;
 use sam_core::rng::SplitMix64;
 
 use crate::config::{Subset, TrainConfig};
@@ -162,29 +163,89 @@ impl RunData {
         max_steps: Option<usize>,
         device: &'a B::Device,
     ) -> impl Iterator<Item = ImageBatch<B>> + 'a {
+        self.train_shards(seed, epoch, batch_size, max_steps, Shard::WHOLE, device)
+            .map(|s| s.batch)
+    }
+
+    /// `shard`'s part of each training batch of `epoch` (the same global
+    /// batches as [`train_epoch`](Self::train_epoch), split by
+    /// [`shard_range`]). Augmentation is keyed by the dataset index, so an
+    /// example is augmented alike whichever replica takes it. A last batch
+    /// too small to give every replica an example is left out
+    /// ([`steps_per_epoch`](Self::steps_per_epoch) counts the same).
+    pub fn train_shards<'a, B: Backend>(
+        &'a self,
+        seed: u64,
+        epoch: usize,
+        batch_size: usize,
+        max_steps: Option<usize>,
+        shard: Shard,
+        device: &'a B::Device,
+    ) -> impl Iterator<Item = ShardBatch<B>> + 'a {
         let mut batcher = ImageBatcher::new(self.normalization.clone());
         if let Some(aug) = &self.augmentation {
             batcher = batcher.with_augmentation(*aug);
         }
         batcher.set_epoch(epoch as u64);
         let order = permutation(self.train.len(), seed, epoch as u64);
-        let steps = order.len().div_ceil(batch_size);
-        let steps = max_steps.map_or(steps, |m| m.min(steps));
+        let steps = self.steps_per_epoch_on(batch_size, max_steps, shard.size);
         (0..steps).map(move |s| {
             let end = ((s + 1) * batch_size).min(order.len());
-            let items = order[s * batch_size..end]
+            let global = &order[s * batch_size..end];
+            let items = global[shard_range(global.len(), shard.rank, shard.size)]
                 .iter()
                 .map(|&i| self.train.item(i).expect("indices come from the dataset"))
                 .collect();
-            batcher.batch(items, device)
+            ShardBatch {
+                global: global.len(),
+                batch: batcher.batch(items, device),
+            }
         })
     }
 
     /// Number of training batches per epoch.
     pub fn steps_per_epoch(&self, batch_size: usize, max_steps: Option<usize>) -> usize {
-        let steps = self.train.len().div_ceil(batch_size);
+        self.steps_per_epoch_on(batch_size, max_steps, 1)
+    }
+
+    /// Number of training batches per epoch split over `replicas`: a last
+    /// batch of fewer than `replicas` examples is left out.
+    pub fn steps_per_epoch_on(
+        &self,
+        batch_size: usize,
+        max_steps: Option<usize>,
+        replicas: usize,
+    ) -> usize {
+        let n = self.train.len();
+        let mut steps = n.div_ceil(batch_size);
+        if steps > 0 && n - (steps - 1) * batch_size < replicas.max(1) {
+            steps -= 1;
+        }
         max_steps.map_or(steps, |m| m.min(steps))
     }
+}
+
+/// Which replica of how many a batch is split for (data-parallel runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// The replica, from 0.
+    pub rank: usize,
+    /// The number of replicas.
+    pub size: usize,
+}
+
+impl Shard {
+    /// The whole batch: one replica.
+    pub const WHOLE: Shard = Shard { rank: 0, size: 1 };
+}
+
+/// One replica's part of a training batch.
+#[derive(Debug, Clone)]
+pub struct ShardBatch<B: Backend> {
+    /// Examples in the whole (global) batch.
+    pub global: usize,
+    /// This replica's examples.
+    pub batch: ImageBatch<B>,
 }
 
 /// Batches of `dataset` in order, without augmentation.

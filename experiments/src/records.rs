@@ -126,6 +126,13 @@ pub struct EpochRecord {
     pub train_seconds: f64,
     /// Training images per second (clean-pass images).
     pub images_per_second: f64,
+    /// Devices the epoch trained on (data-parallel replicas; 1 for runs
+    /// written before data-parallel training existed).
+    #[serde(default = "one")]
+    pub devices: usize,
+    /// Training throughput per device: `images_per_second / devices`.
+    #[serde(default)]
+    pub images_per_second_per_device: f64,
     /// Seconds since the run started (including resumed segments).
     pub wall_seconds: f64,
 }
@@ -210,4 +217,8 @@ pub fn to_json_lines(history: &[EpochRecord]) -> String {
         out.push('\n');
     }
     out
+}
+
+fn one() -> usize {
+    1
 }

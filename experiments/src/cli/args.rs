@@ -158,7 +158,7 @@ pub(crate) struct TrainArgs {
     /// Epochs.
     #[arg(long)]
     pub(crate) epochs: Option<usize>,
-    /// Batch size.
+    /// Batch size (with --devices: the global batch, split evenly).
     #[arg(long)]
     pub(crate) batch_size: Option<usize>,
     /// Seed.
@@ -168,8 +168,13 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     pub(crate) backend: Option<BackendKind>,
     /// Device index.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "devices")]
     pub(crate) device: Option<usize>,
+    /// Data-parallel training over these devices, one replica each
+    /// (comma-separated, e.g. 0,1; CPU backends: replicas on the host, one
+    /// index per core).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) devices: Vec<usize>,
     /// Hessian metrics every N epochs.
     #[arg(long)]
     pub(crate) hessian_every: Option<usize>,
@@ -269,9 +274,10 @@ pub(crate) struct TableArgs {
 
 #[derive(Args)]
 pub(crate) struct BenchArgs {
-    /// steps (step time per method), memory (peak memory per method) or
-    /// hessian (one Hessian-vector product against one gradient).
-    #[arg(value_parser = ["steps", "memory", "hessian", "memory-probe"])]
+    /// steps (step time per method), memory (peak memory per method),
+    /// hessian (one Hessian-vector product against one gradient) or
+    /// parallel (data-parallel step time on --devices against one device).
+    #[arg(value_parser = ["steps", "memory", "hessian", "parallel", "memory-probe"])]
     pub(crate) what: String,
     /// Model.
     #[arg(long, default_value = "mlp")]
@@ -282,7 +288,11 @@ pub(crate) struct BenchArgs {
     /// Device index.
     #[arg(long, default_value_t = 0)]
     pub(crate) device: usize,
-    /// Batch size.
+    /// `parallel`: the devices of the data-parallel run (comma-separated;
+    /// CPU backends: replicas on the host).
+    #[arg(long, value_delimiter = ',', default_value = "0,1")]
+    pub(crate) devices: Vec<usize>,
+    /// Batch size (`parallel`: the global batch).
     #[arg(long, default_value_t = 128)]
     pub(crate) batch: usize,
     /// Timed steps.

@@ -29,6 +29,10 @@ pub(crate) fn bench_cmd(a: BenchArgs) -> Result<(), Failure> {
                     .map_err(|e| Failure::Usage(e.to_string()))?;
             }
         }
+        "parallel" => {
+            let rows = bench::scaling_timings(options.clone(), &a.devices)?;
+            print!("{}", bench::scaling_table(&rows, &options, &a.devices));
+        }
         "hessian" => {
             let timing = bench::hvp_timings(options.clone(), a.probes)?;
             print!("{}", bench::hvp_report(&timing, &options));

@@ -1,5 +1,6 @@
 //! What each subcommand does, and how its failures map to exit codes.
 
+use experiments::backend::BackendError;
 use experiments::config::ConfigError;
 use experiments::demo::{DemoOptions, run_demo};
 use experiments::sweep::{self, RunStatus, SweepConfig};
@@ -20,6 +21,13 @@ impl From<RunError> for Failure {
         match e {
             RunError::Config(c) => Failure::Usage(c.to_string()),
             RunError::Output(o) => Failure::Usage(o.to_string()),
+            // A device list naming no, the same or a missing device is
+            // bad input, refused before any work.
+            RunError::Backend(
+                b @ (BackendError::NoDevices
+                | BackendError::DuplicateDevice { .. }
+                | BackendError::MissingDevice { .. }),
+            ) => Failure::Usage(b.to_string()),
             other => Failure::Run(other.to_string()),
         }
     }

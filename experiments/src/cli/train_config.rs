@@ -60,6 +60,9 @@ pub(crate) fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     set!(c.seed, a.seed);
     set!(c.backend, a.backend);
     set!(c.device, a.device);
+    if !a.devices.is_empty() {
+        c.devices = a.devices.clone();
+    }
     set!(c.hessian_every, a.hessian_every);
     let c = c.with_overrides(&a.sets)?;
     experiments::optimizer::method_config(&c)?;

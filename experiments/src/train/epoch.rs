@@ -9,11 +9,12 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor};
 use datasets::ImageBatch;
-use sam_burn::optim::{Decision, MethodOptimizer, Pass, StepReport};
+use sam_burn::optim::{Decision, MethodOptimizer, OptimError, Pass, StepReport};
+use sam_burn::parallel::Replica;
 
 use super::error::RunError;
 use crate::config::TrainConfig;
-use crate::data::{RunData, permutation};
+use crate::data::{RunData, Shard, permutation};
 use crate::models::Model;
 use crate::optimizer::BaseOptimizer;
 use crate::output::OutputDir;
@@ -32,6 +33,22 @@ pub(super) struct EpochContext<'a, B: Backend> {
     pub progress: &'a Progress,
     pub loss_fn: &'a CrossEntropyLoss<Ad<B>>,
     pub device: &'a B::Device,
+    /// This device's replica in a data-parallel run (`None`: one device).
+    pub replica: Option<&'a Replica<Ad<B>>>,
+}
+
+impl<B: Backend> EpochContext<'_, B> {
+    /// Whether this replica writes the run's outputs (always, on one device).
+    pub fn is_main(&self) -> bool {
+        self.replica.is_none_or(Replica::is_main)
+    }
+
+    fn shard(&self) -> Shard {
+        self.replica.map_or(Shard::WHOLE, |r| Shard {
+            rank: r.rank(),
+            size: r.size(),
+        })
+    }
 }
 
 /// An epoch's steps, done.
@@ -45,7 +62,10 @@ pub(super) struct Stepped<B: Backend> {
 }
 
 /// SSAM draws its Fisher mask afresh at the start of every epoch, from
-/// single training examples; other methods have no mask.
+/// single training examples; other methods have no mask. In a data-parallel
+/// run replica `r` of `D` scores the examples at positions `i mod D = r`
+/// and the scores are summed over the replicas, so every replica keeps the
+/// mask one device would.
 pub(super) fn refresh_ssam_mask<B: Backend>(
     ctx: &EpochContext<'_, B>,
     model: &Model<Ad<B>>,
@@ -54,17 +74,24 @@ pub(super) fn refresh_ssam_mask<B: Backend>(
 ) -> Result<(), RunError> {
     if let Some(ssam) = optim.rule_mut().inner_mut().as_ssam_mut() {
         let picks = permutation(ctx.data.train.len(), ctx.cfg.seed ^ 0x55A4, epoch as u64);
+        let shard = ctx.shard();
         let examples: Vec<ImageBatch<Ad<B>>> = picks
             .iter()
             .take(ctx.cfg.optimizer.fisher_samples)
-            .map(|&i| single_example(ctx.data, i, ctx.device))
+            .enumerate()
+            .filter(|(position, _)| position % shard.size == shard.rank)
+            .map(|(_, &i)| single_example(ctx.data, i, ctx.device))
             .collect();
-        ssam.refresh_mask(model, |m: Model<Ad<B>>, i| {
-            let b = &examples[i % examples.len()];
+        let example = |m: Model<Ad<B>>, i: usize| {
+            let b = &examples[i];
             let loss = ctx
                 .loss_fn
                 .forward(m.forward(b.images.clone()), b.targets.clone());
             GradientsParams::from_grads(loss.backward(), &m)
+        };
+        ssam.refresh_mask_reduced(model, examples.len(), example, |scores| match ctx.replica {
+            Some(r) => r.all_reduce_sum(scores).map_err(OptimError::from),
+            None => Ok(scores),
         })
         .map_err(|source| RunError::Step {
             epoch: epoch + 1,
@@ -90,18 +117,19 @@ pub(super) fn run_steps<B: Backend>(
     let t0 = Instant::now();
     let mut stats = EpochStats::<B>::new();
     let mut step_log = String::new();
-    for (step, batch) in ctx
+    for (step, shard) in ctx
         .data
-        .train_epoch::<Ad<B>>(
+        .train_shards::<Ad<B>>(
             cfg.seed,
             epoch,
             cfg.batch_size,
             cfg.steps_per_epoch,
+            ctx.shard(),
             ctx.device,
         )
         .enumerate()
     {
-        let n = batch.len();
+        let (n, batch) = (shard.global, shard.batch);
         let step_start = Instant::now();
         if *tuning {
             ctx.progress.note(
@@ -112,7 +140,7 @@ pub(super) fn run_steps<B: Backend>(
                 ),
             );
         }
-        let stepped = optim.step(lr, model, |m: Model<Ad<B>>, pass: Pass| {
+        let pass_fn = |m: Model<Ad<B>>, pass: Pass| {
             let logits = m.forward(batch.images.clone());
             // Training accuracy is the clean pass's; the report drops
             // the perturbed passes' extra output.
@@ -126,12 +154,18 @@ pub(super) fn run_steps<B: Backend>(
                 GradientsParams::from_grads(loss.backward(), &m),
                 hits,
             )
-        });
+        };
+        // On several devices every pass is made global (the loss and the
+        // gradient of the whole batch), so every replica takes the same step.
+        let stepped = match ctx.replica {
+            Some(r) => optim.step(lr, model, r.closure(r.shard_weight(n), pass_fn)),
+            None => optim.step(lr, model, pass_fn),
+        };
         let (next, report) = match stepped {
             Ok(done) => done,
             Err(failure) => {
                 // The steps up to the failure are the diagnosis.
-                if cfg.log_steps {
+                if cfg.log_steps && ctx.is_main() {
                     ctx.out.append(STEP_LOG, step_log.as_bytes())?;
                 }
                 return Err(RunError::Step {
@@ -141,7 +175,12 @@ pub(super) fn run_steps<B: Backend>(
                 });
             }
         };
-        model = next;
+        // Batch norm's running statistics saw only this shard: average them
+        // so the replicas stay identical.
+        model = match ctx.replica {
+            Some(r) => r.average_buffers(next)?,
+            None => next,
+        };
         if *tuning {
             *tuning = false;
             ctx.progress.note(
@@ -155,8 +194,10 @@ pub(super) fn run_steps<B: Backend>(
         if cfg.log_steps {
             step_log.push_str(&step_line(epoch + 1, step, &report));
         }
+        // Every replica skips alike (the losses are global): one warning.
         if let Some(g) = report.guard
             && g.decision == Decision::Skip
+            && ctx.is_main()
         {
             ctx.progress.warn(
                 &bar,
@@ -173,7 +214,7 @@ pub(super) fn run_steps<B: Backend>(
     }
     let train_seconds = t0.elapsed().as_secs_f64();
     bar.finish();
-    if cfg.log_steps {
+    if cfg.log_steps && ctx.is_main() {
         ctx.out.append(STEP_LOG, step_log.as_bytes())?;
     }
     Ok(Stepped {

@@ -2,6 +2,7 @@
 
 use sam_burn::hessian::HessianError;
 use sam_burn::optim::OptimError;
+use sam_burn::parallel::ParallelError;
 
 use crate::backend::BackendError;
 use crate::checkpoint::CheckpointError;
@@ -44,6 +45,33 @@ pub enum RunError {
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A data-parallel collective operation failed.
+    #[error("data-parallel training: {0}")]
+    Parallel(#[from] ParallelError),
+    /// A replica's thread panicked (a bug; the other replicas were stopped).
+    #[error("replica {rank} panicked: {message}")]
+    ReplicaPanicked {
+        /// The replica.
+        rank: usize,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl RunError {
+    /// Whether this replica stopped only because another one failed first
+    /// (its collective operation was cancelled): the other's error is the
+    /// one to report.
+    pub fn is_knock_on(&self) -> bool {
+        match self {
+            RunError::Parallel(e) => e.is_knock_on(),
+            RunError::Step {
+                source: OptimError::Parallel(e),
+                ..
+            } => e.is_knock_on(),
+            _ => false,
+        }
+    }
 }
 
 /// What to try when a step failed on non-finite numbers.

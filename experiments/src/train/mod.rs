@@ -6,6 +6,7 @@
 mod epoch;
 mod error;
 mod evaluate;
+mod parallel;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use tracing::info;
 
-use crate::backend::{BackendTask, dispatch};
+use crate::backend::{DevicesTask, check_devices, dispatch_devices};
 use crate::checkpoint;
 use crate::config::{ConfigError, TrainConfig};
 use crate::data::RunData;
@@ -29,6 +30,7 @@ use epoch::{Ad, EpochContext, Optim, refresh_ssam_mask, run_steps, truncate_step
 pub use error::RunError;
 pub use evaluate::{evaluate, hessian_metrics};
 use evaluate::{score, train_scores};
+use sam_burn::parallel::Replica;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -42,10 +44,16 @@ pub struct RunOptions {
 }
 
 /// Trains as configured; returns the summary (also in `summary.json`).
+///
+/// With several devices (`devices`), one replica per device trains on its
+/// shard of every batch, and replica 0 evaluates and writes the outputs
+/// (see [`sam_burn::parallel`] for what is made global).
 pub fn run(cfg: TrainConfig, options: RunOptions) -> Result<Summary, RunError> {
     method_config(&cfg)?;
-    let (backend, device) = (cfg.backend, cfg.device);
-    dispatch(backend, device, TrainTask { cfg, options })?
+    let devices = cfg.device_list();
+    // Every device is checked before any work starts.
+    check_devices(cfg.backend, &devices)?;
+    dispatch_devices(cfg.backend, &devices, TrainTask { cfg, options })?
 }
 
 struct TrainTask {
@@ -53,11 +61,11 @@ struct TrainTask {
     options: RunOptions,
 }
 
-impl BackendTask for TrainTask {
+impl DevicesTask for TrainTask {
     type Output = Result<Summary, RunError>;
 
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
-        train::<B>(self.cfg, &self.options, &device)
+    fn run<B: Backend>(self, devices: Vec<B::Device>) -> Self::Output {
+        train::<B>(self.cfg, &self.options, devices)
     }
 }
 
@@ -73,14 +81,27 @@ fn model_config(cfg: &TrainConfig, data: &RunData) -> ModelConfig {
     .with_mlp_reuse_layer(cfg.mlp_reuse_layer)
 }
 
+/// Runs `init` alone in the process: backends seed one global generator,
+/// so replicas building their models on several threads at once would
+/// draw each other's numbers (and the run would not be reproducible).
+pub(crate) fn seeded<T>(init: impl FnOnce() -> T) -> T {
+    static SEEDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
+    init()
+}
+
 /// Builds the model and optimizer of `cfg` (fresh, seeded).
 fn build<B: Backend>(
     cfg: &TrainConfig,
     data: &RunData,
     device: &B::Device,
 ) -> Result<(Model<Ad<B>>, Optim<B>), RunError> {
-    B::seed(device, cfg.seed);
-    let model = model_config(cfg, data).init::<Ad<B>>(device)?;
+    let model = seeded(|| {
+        B::seed(device, cfg.seed);
+        let model = model_config(cfg, data).init::<Ad<B>>(device)?;
+        sam_burn::parallel::materialize(&model);
+        Ok::<_, RunError>(model)
+    })?;
     // A dataset the architecture cannot take (non-square images for a
     // model configured by one side, say) is an error here, not a panic
     // inside Burn at the first batch.
@@ -100,18 +121,18 @@ fn build<B: Backend>(
 fn train<B: Backend>(
     cfg: TrainConfig,
     options: &RunOptions,
-    device: &B::Device,
+    devices: Vec<B::Device>,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
     if options.resume {
         let out = OutputDir::open(&options.out)?;
         let state = checkpoint::read_state(&out)?;
         let cfg = state.config.resumed_with(cfg)?;
-        return train_in::<B>(&out, Some(state), cfg, options, device, started);
+        return train_on::<B>(&out, Some(state), cfg, options, devices, started);
     }
     let out = OutputDir::create(&options.out)?;
     let keep_log = cfg.log_steps;
-    let result = train_in::<B>(&out, None, cfg, options, device, started);
+    let result = train_on::<B>(&out, None, cfg, options, devices, started);
     // A run that failed before its first checkpoint leaves nothing behind,
     // so the same command can be run again; unless it logged its steps,
     // which are what the user needs to see why it failed.
@@ -128,12 +149,14 @@ pub fn stored_config(dir: &std::path::Path) -> Result<TrainConfig, RunError> {
     Ok(checkpoint::read_state(&out)?.config)
 }
 
-fn train_in<B: Backend>(
+/// Writes the configuration, loads the data once and trains on one device
+/// or on one replica per device.
+fn train_on<B: Backend>(
     out: &OutputDir,
     state: Option<RunState>,
     cfg: TrainConfig,
     options: &RunOptions,
-    device: &B::Device,
+    devices: Vec<B::Device>,
     started: Instant,
 ) -> Result<Summary, RunError> {
     out.write("config.toml", cfg.to_toml().as_bytes())?;
@@ -145,34 +168,83 @@ fn train_in<B: Backend>(
         corrupted = data.corrupted_count(),
         "data ready"
     );
-    let (mut model, mut optim) = build::<B>(&cfg, &data, device)?;
+    let run = Run {
+        out,
+        state: state.as_ref(),
+        cfg: &cfg,
+        data: &data,
+        options,
+        started,
+    };
+    match devices.as_slice() {
+        [device] => Ok(train_in::<B>(&run, device, None)?.expect("one device is the main replica")),
+        _ => parallel::train_replicas::<B>(&run, devices),
+    }
+}
+
+/// What every replica of a run shares.
+struct Run<'a> {
+    out: &'a OutputDir,
+    state: Option<&'a RunState>,
+    cfg: &'a TrainConfig,
+    data: &'a RunData,
+    options: &'a RunOptions,
+    started: Instant,
+}
+
+/// Trains on `device`, alone or as `replica`; the main replica (or the only
+/// device) evaluates, checkpoints and returns the summary, the others
+/// `None`.
+fn train_in<B: Backend>(
+    run: &Run<'_>,
+    device: &B::Device,
+    replica: Option<&Replica<Ad<B>>>,
+) -> Result<Option<Summary>, RunError> {
+    let Run {
+        out,
+        state,
+        cfg,
+        data,
+        options,
+        started,
+    } = *run;
+    let main = replica.is_none_or(Replica::is_main);
+    let (mut model, mut optim) = build::<B>(cfg, data, device)?;
     let mut history = Vec::new();
     let mut wall_before = 0.0;
-    if let Some(state) = &state {
+    if let Some(state) = state {
         model = checkpoint::load_model(out, &state.model_file, model, device)?;
         optim = optim.load_record(checkpoint::decode(out, &state.optimizer_file, device)?);
         history = state.history.clone();
         wall_before = state.wall_seconds;
-        // Steps of an epoch that did not reach its checkpoint are run
-        // again; their old lines go.
-        truncate_step_log(out, state.epochs_done)?;
-        info!(epochs_done = state.epochs_done, "resumed");
+        if main {
+            // Steps of an epoch that did not reach its checkpoint are run
+            // again; their old lines go.
+            truncate_step_log(out, state.epochs_done)?;
+            info!(epochs_done = state.epochs_done, "resumed");
+        }
+    }
+    if let Some(r) = replica {
+        // Identical starting points whatever each device's generator did.
+        model = r.broadcast_module(model)?;
     }
     let start_epoch = history.len();
     let parameters = model.num_trainable_params();
-    let steps = data.steps_per_epoch(cfg.batch_size, cfg.steps_per_epoch);
-    let progress = Progress::new(options.progress, cfg.epochs, steps);
+    let devices = replica.map_or(1, Replica::size);
+    let steps = data.steps_per_epoch_on(cfg.batch_size, cfg.steps_per_epoch, devices);
+    let progress = Progress::new(options.progress && main, cfg.epochs, steps);
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     // CubeCL compiles and autotunes kernels during the first steps: say so,
     // or a run looks stuck for a minute.
-    let mut tuning = cfg.backend.tunes_kernels();
+    let mut tuning = cfg.backend.tunes_kernels() && main;
     let ctx = EpochContext {
-        cfg: &cfg,
-        data: &data,
+        cfg,
+        data,
         out,
         progress: &progress,
         loss_fn: &loss_fn,
         device,
+        replica,
     };
 
     for epoch in start_epoch..cfg.epochs {
@@ -182,14 +254,22 @@ fn train_in<B: Backend>(
         model = steps_done.model;
         let (stats, train_seconds) = (steps_done.stats, steps_done.seconds);
         let seen = stats.seen;
+        // Each replica counted the hits of its own shards.
+        let hits = match replica {
+            Some(r) => r.sum_values(&[stats.hits()])?[0],
+            None => stats.hits(),
+        };
+        if !main {
+            continue;
+        }
 
         let valid = model.valid();
-        let test = score(&valid, &data.test, &data, cfg.eval_batch_size, device, None);
+        let test = score(&valid, &data.test, data, cfg.eval_batch_size, device, None);
         let train_eval = cfg
             .eval_train
-            .then(|| train_scores(&valid, &data, cfg.eval_batch_size, device));
+            .then(|| train_scores(&valid, data, cfg.eval_batch_size, device));
         let hessian = if cfg.hessian_every > 0 && (epoch + 1) % cfg.hessian_every == 0 {
-            Some(hessian_metrics::<B>(&model, &data, &cfg, epoch, device)?)
+            Some(hessian_metrics::<B>(&model, data, cfg, epoch, device)?)
         } else {
             None
         };
@@ -197,7 +277,7 @@ fn train_in<B: Backend>(
             epoch: epoch + 1,
             lr,
             train_loss: stats.loss_sum / seen.max(1) as f64,
-            train_accuracy: stats.hits() / seen.max(1) as f64,
+            train_accuracy: hits / seen.max(1) as f64,
             sharpness: (stats.sharp_n > 0).then(|| stats.sharp_sum / stats.sharp_n as f64),
             sharpness_ratio: stats.ratio(),
             guard_bounded: stats.bounded,
@@ -209,6 +289,8 @@ fn train_in<B: Backend>(
             passes: stats.passes,
             train_seconds,
             images_per_second: seen as f64 / train_seconds.max(1e-9),
+            devices,
+            images_per_second_per_device: seen as f64 / train_seconds.max(1e-9) / devices as f64,
             wall_seconds: wall_before + started.elapsed().as_secs_f64(),
         };
         progress.epoch_done(&record);
@@ -224,7 +306,7 @@ fn train_in<B: Backend>(
             &model,
             optim.to_record(),
             &history,
-            &cfg,
+            cfg,
             wall_before + started.elapsed().as_secs_f64(),
         )?;
         out.write("epochs.jsonl", to_json_lines(&history).as_bytes())?;
@@ -233,6 +315,9 @@ fn train_in<B: Backend>(
         }
     }
 
+    if !main {
+        return Ok(None);
+    }
     let last = history.last().cloned().expect("at least one epoch ran");
     let summary = Summary {
         dataset: cfg.dataset.clone(),
@@ -261,7 +346,7 @@ fn train_in<B: Backend>(
             .expect("serialises")
             .as_bytes(),
     )?;
-    Ok(summary)
+    Ok(Some(summary))
 }
 
 /// Loads the model of a finished or interrupted run (for `eval` and

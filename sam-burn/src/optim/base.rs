@@ -23,25 +23,37 @@ pub(crate) use burn::optim::LearningRate;
 /// metrics) that is kept from the clean pass only (the closure is told
 /// which pass it is in, so it can skip that work on the others).
 ///
-/// Implemented for `(f64, GradientsParams)` and `(f64, GradientsParams, T)`.
+/// Implemented for `(f64, GradientsParams)` and `(f64, GradientsParams, T)`,
+/// and for `Result<P, OptimError>` of either: a closure that can fail (a
+/// data-parallel pass whose all-reduce failed, see
+/// [`Replica::closure`](crate::parallel::Replica::closure)) fails the step,
+/// which then changes nothing.
 pub trait PassOutput {
     /// The extra output kept from the clean pass.
     type Extra;
-    /// Splits into (loss, gradients, extra).
-    fn split(self) -> (f64, GradientsParams, Self::Extra);
+    /// Splits into (loss, gradients, extra), or the error the pass failed
+    /// with.
+    fn split(self) -> Result<(f64, GradientsParams, Self::Extra), OptimError>;
 }
 
 impl PassOutput for (f64, GradientsParams) {
     type Extra = ();
-    fn split(self) -> (f64, GradientsParams, ()) {
-        (self.0, self.1, ())
+    fn split(self) -> Result<(f64, GradientsParams, ()), OptimError> {
+        Ok((self.0, self.1, ()))
     }
 }
 
 impl<T> PassOutput for (f64, GradientsParams, T) {
     type Extra = T;
-    fn split(self) -> (f64, GradientsParams, T) {
-        self
+    fn split(self) -> Result<(f64, GradientsParams, T), OptimError> {
+        Ok(self)
+    }
+}
+
+impl<P: PassOutput> PassOutput for Result<P, OptimError> {
+    type Extra = P::Extra;
+    fn split(self) -> Result<(f64, GradientsParams, P::Extra), OptimError> {
+        self?.split()
     }
 }
 

@@ -51,6 +51,10 @@ pub enum OptimError {
     /// not match the model's parameters.
     #[error("the remembered sharpness part does not match the model: {0}")]
     ScheduleMismatch(String),
+    /// A data-parallel collective operation failed (another replica gave
+    /// up, or the replicas disagree).
+    #[error(transparent)]
+    Parallel(#[from] crate::parallel::ParallelError),
 }
 
 pub(crate) fn check_finite(value: f64, pass: Pass) -> Result<f64, OptimError> {

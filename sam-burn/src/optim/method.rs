@@ -212,7 +212,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for MethodRule<B> {
     ) -> GradientsOf<M, F> {
         match self {
             MethodRule::Base { clipping, step } => {
-                let (loss, grads, output) = closure(model.clone(), Pass::Clean).split();
+                let (loss, grads, output) = closure(model.clone(), Pass::Clean).split()?;
                 let loss = check_finite(loss, Pass::Clean)?;
                 // Without clipping the gradient goes to the base optimizer
                 // as the closure made it: no flattening on SGD's hot path.

@@ -97,7 +97,7 @@ impl SamRule {
         D: FnOnce(&ParamList, &Flat<B::InnerBackend>) -> Result<AscentDirection<B>, OptimError>,
     {
         let clipping = self.clipping.as_ref();
-        let (l0, g0, output) = closure(model.clone(), Pass::Clean).split();
+        let (l0, g0, output) = closure(model.clone(), Pass::Clean).split()?;
         let l0 = check_finite(l0, Pass::Clean)?;
         let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
         if self.rho == 0.0 {
@@ -116,7 +116,7 @@ impl SamRule {
             w.add(step.tensors[t].clone().mul_scalar(scale))
         });
         drop(step);
-        let (l1, g1, _) = closure(perturbed, Pass::Perturbed { sample: 0 }).split();
+        let (l1, g1, _) = closure(perturbed, Pass::Perturbed { sample: 0 }).split()?;
         let l1 = check_finite(l1, Pass::Perturbed { sample: 0 })?;
         let g1 = flatten_like::<B, M>(model, &list, g1, &device);
         let grads = finish::<B>(&list, g1, clipping);

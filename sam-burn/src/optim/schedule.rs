@@ -62,8 +62,8 @@ use sam_core::schedule::{Between, Schedule};
 use burn::optim::Optimizer;
 
 use super::base::{
-    GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport,
-    finish,
+    ExtraOf, GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule,
+    StepReport, finish,
 };
 use super::error::{OptimError, check_finite};
 use super::pass::Pass;
@@ -242,21 +242,22 @@ impl<R> Scheduled<R> {
         // The clean gradient is seen on its way to the rule; flattening and rebuilding
         // it only moves tensor handles.
         let mut clean: Option<(ParamList, Flat<B::InnerBackend>)> = None;
-        let watched = |m: M, pass: Pass| {
-            let (loss, grads, extra) = closure(m, pass).split();
-            if !pass.is_clean() {
-                return (loss, grads, extra);
-            }
-            match flatten_gradients::<B, M>(model, grads) {
-                Ok((list, g0)) => {
-                    let grads = unflatten::<B>(&list, g0.clone());
-                    clean = Some((list, g0));
-                    (loss, grads, extra)
+        let watched =
+            |m: M, pass: Pass| -> Result<(f64, GradientsParams, ExtraOf<M, F>), OptimError> {
+                let (loss, grads, extra) = closure(m, pass).split()?;
+                if !pass.is_clean() {
+                    return Ok((loss, grads, extra));
                 }
-                // The rule reports the missing gradients itself.
-                Err(_) => (loss, GradientsParams::new(), extra),
-            }
-        };
+                match flatten_gradients::<B, M>(model, grads) {
+                    Ok((list, g0)) => {
+                        let grads = unflatten::<B>(&list, g0.clone());
+                        clean = Some((list, g0));
+                        Ok((loss, grads, extra))
+                    }
+                    // The rule reports the missing gradients itself.
+                    Err(_) => Ok((loss, GradientsParams::new(), extra)),
+                }
+            };
         let SharpnessGradients { grads, report } = self.rule.gradients(model, watched)?;
         let Some((list, g0)) = clean else {
             return Err(OptimError::NoGradients);
@@ -292,7 +293,7 @@ impl<R> Scheduled<R> {
         M: AutodiffModule<B>,
         F: PassFn<M>,
     {
-        let (loss, grads, output) = closure(model.clone(), Pass::Clean).split();
+        let (loss, grads, output) = closure(model.clone(), Pass::Clean).split()?;
         let loss = check_finite(loss, Pass::Clean)?;
         let (list, g0) = flatten_gradients::<B, M>(model, grads)?;
         let remembered = self.remembered::<B::InnerBackend>()?;

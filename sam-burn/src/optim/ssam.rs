@@ -138,17 +138,51 @@ impl<B: AutodiffBackend> SsamRule<B> {
     /// the gradients of the loss of example `i` alone, for
     /// `i in 0..fisher_samples`. Exactly `round((1 - sparsity) * d)` weights
     /// are kept (ties broken by position, see `sam_core::rules::fisher_mask`).
-    pub fn refresh_mask<M, F>(&mut self, model: &M, mut example: F) -> Result<(), OptimError>
+    pub fn refresh_mask<M, F>(&mut self, model: &M, example: F) -> Result<(), OptimError>
     where
         M: AutodiffModule<B>,
         F: FnMut(M, usize) -> GradientsParams,
     {
+        let count = self.config.fisher_samples;
+        self.refresh_mask_reduced(model, count, example, Ok)
+    }
+
+    /// [`refresh_mask`](Self::refresh_mask) over `count` examples, with the
+    /// Fisher scores (squared gradients summed over the examples, packed
+    /// into one tensor in parameter order) passed through `reduce` before
+    /// the top-k: a data-parallel replica scores its share of the examples
+    /// and sums the scores over the replicas
+    /// ([`Replica::all_reduce_sum`](crate::parallel::Replica::all_reduce_sum)),
+    /// so every replica keeps the same mask.
+    ///
+    /// # Errors
+    /// [`OptimError::InvalidConfig`] when `count` is 0, the error of
+    /// `reduce`, or a mask that cannot be formed.
+    pub fn refresh_mask_reduced<M, F, R>(
+        &mut self,
+        model: &M,
+        count: usize,
+        mut example: F,
+        reduce: R,
+    ) -> Result<(), OptimError>
+    where
+        M: AutodiffModule<B>,
+        F: FnMut(M, usize) -> GradientsParams,
+        R: FnOnce(Tensor<B::InnerBackend, 1>) -> Result<Tensor<B::InnerBackend, 1>, OptimError>,
+    {
+        if count == 0 {
+            return Err(OptimError::InvalidConfig {
+                name: "fisher_samples",
+                value: "0".into(),
+                reason: "each Fisher mask needs at least one example",
+            });
+        }
         let (list, first) = flatten_gradients::<B, M>(model, example(model.clone(), 0))?;
         let device = first.tensors[0].device();
         let mut scores = Flat {
             tensors: first.tensors.into_iter().map(|g| g.square()).collect(),
         };
-        for i in 1..self.config.fisher_samples {
+        for i in 1..count {
             let g = flatten_like::<B, M>(model, &list, example(model.clone(), i), &device);
             scores = Flat {
                 tensors: scores
@@ -159,16 +193,21 @@ impl<B: AutodiffBackend> SsamRule<B> {
                     .collect(),
             };
         }
+        let scores = reduce(Tensor::cat(scores.tensors, 0))?;
         // The exact top-k needs every score in one place; this runs once
         // per refresh, not per step.
-        let mut host = Vec::with_capacity(list.numel());
-        for t in &scores.tensors {
-            let data = t.clone().into_data().convert::<f32>();
-            host.extend_from_slice(data.as_slice::<f32>().map_err(|e| {
-                OptimError::MaskMismatch(format!("cannot read Fisher scores: {e:?}"))
-            })?);
+        let data = scores.into_data().convert::<f32>();
+        let host = data
+            .as_slice::<f32>()
+            .map_err(|e| OptimError::MaskMismatch(format!("cannot read Fisher scores: {e:?}")))?;
+        if host.len() != list.numel() {
+            return Err(OptimError::MaskMismatch(format!(
+                "{} Fisher scores for {} weights",
+                host.len(),
+                list.numel()
+            )));
         }
-        let keep = sam_core::rules::fisher_mask(&host, 1.0 - self.config.sparsity)?;
+        let keep = sam_core::rules::fisher_mask(host, 1.0 - self.config.sparsity)?;
         let mut mask = HashMap::with_capacity(list.len());
         let mut offset = 0;
         for (id, shape) in list.ids.iter().zip(&list.shapes) {

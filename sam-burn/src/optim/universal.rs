@@ -245,7 +245,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             rho: self.rho(),
         };
         let mut next = (self.lambda() != 0.0 && self.samples > 0).then(|| spec.prefetch(0, &sizes));
-        let (l0, g0, output) = closure(model.clone(), Pass::Clean).split();
+        let (l0, g0, output) = closure(model.clone(), Pass::Clean).split()?;
         let l0 = check_finite(l0, Pass::Clean)?;
         let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
         let clipping = self.clipping.as_ref();
@@ -306,7 +306,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             // The perturbed weights hold w + delta now; the noise need not
             // stay alive through the pass.
             drop(noise);
-            let (li, gi, _) = closure(perturbed, Pass::Perturbed { sample: i }).split();
+            let (li, gi, _) = closure(perturbed, Pass::Perturbed { sample: i }).split()?;
             if !li.is_finite() && self.guard.on_non_finite == NonFinite::Skip {
                 // The sharpness part is lost for this step; the base
                 // optimizer gets the clean gradient and the rest of the

@@ -11,6 +11,12 @@
 //! - `hessian`: one exact Hessian-vector product (double backward) against
 //!   one gradient of the same model and batch (target: at most 3x), and
 //!   optionally a timed Frobenius-norm estimate.
+//! - `parallel` ([`parallel`]): data-parallel step time on several devices
+//!   against one, at the same global batch.
+
+mod parallel;
+
+pub use parallel::{ScalingTiming, scaling_table, scaling_timings};
 
 use std::time::Instant;
 

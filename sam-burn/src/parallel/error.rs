@@ -1,0 +1,43 @@
+//! Typed errors of data-parallel training.
+
+/// Why a data-parallel operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParallelError {
+    /// A run needs at least one replica.
+    #[error("a data-parallel run needs at least one replica")]
+    NoReplicas,
+    /// A replica's rank is not below the number of replicas.
+    #[error(
+        "replica rank {rank} is out of range for {size} replicas (ranks run from 0 to {size} - 1)"
+    )]
+    InvalidRank {
+        /// The rank asked for.
+        rank: usize,
+        /// The number of replicas.
+        size: usize,
+    },
+    /// A collective operation failed: a configuration the replicas do not
+    /// share, or another replica gave up ([`Replica::abort`]).
+    ///
+    /// [`Replica::abort`]: super::Replica::abort
+    #[error("collective {operation} failed on replica {rank}: {message}")]
+    Collective {
+        /// The operation (register, all-reduce, broadcast, finish).
+        operation: &'static str,
+        /// The replica that saw the failure.
+        rank: usize,
+        /// What burn-collective reported.
+        message: String,
+    },
+}
+
+impl ParallelError {
+    /// Whether this replica failed only because another one gave up (its
+    /// pending operation was cancelled), not on its own account: the error
+    /// to report is then the other replica's.
+    pub fn is_knock_on(&self) -> bool {
+        matches!(self, Self::Collective { message, .. }
+            if message.contains("LocalServerMissing") || message.contains("RegisterNotFirstOperation"))
+    }
+}
