@@ -43,6 +43,21 @@ fn weights(dir: &Path) -> Vec<f32> {
     c.0
 }
 
+/// One device's weights `a` and two replicas' `b` agree within 1e-4 (see
+/// the tolerance note below).
+fn assert_close(a: &[f32], b: &[f32], method: &str) {
+    assert_eq!(a.len(), b.len());
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        diff < 1e-4,
+        "{method}: 2 replicas differ from 1 device by {diff}"
+    );
+}
+
 fn train(out: &Path, extra: &str) {
     let mut args = vec!["train", "--out", out.to_str().unwrap()];
     args.extend(words(
@@ -70,16 +85,8 @@ fn two_replicas_match_one_device_write_once_and_resume() {
         train(&one, &m);
         train(&two, &format!("{m} --devices 0,1"));
 
-        let (a, b) = (weights(&one), weights(&two));
-        let diff = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max);
-        assert!(
-            diff < 1e-4,
-            "{method}: 2 replicas differ from 1 device by {diff}"
-        );
+        let b = weights(&two);
+        assert_close(&weights(&one), &b, method);
 
         let h = history(&two);
         assert_eq!(h.len(), 2);
@@ -131,16 +138,7 @@ fn ssam_on_two_replicas_keeps_one_devices_mask() {
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     train(&one, "--method ssam --epochs 1");
     train(&two, "--method ssam --epochs 1 --devices 0,1");
-    let (a, b) = (weights(&one), weights(&two));
-    let diff = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max);
-    assert!(
-        diff < 1e-4,
-        "ssam: 2 replicas differ from 1 device by {diff}"
-    );
+    assert_close(&weights(&one), &weights(&two), "ssam");
 }
 
 #[test]

@@ -220,24 +220,25 @@ fn on_replicas<S: Send, T: Send>(
 }
 
 fn methods() -> Vec<(&'static str, MethodConfig)> {
-    vec![
+    let universal = [
+        ("trace", Preset::Trace),
+        ("frob", Preset::Frob),
+        ("det", Preset::Det),
+    ]
+    .map(|(name, preset)| {
+        (
+            name,
+            MethodConfig::Universal(UniversalSamConfig::new(preset)),
+        )
+    });
+    let mut all = vec![
         ("sgd", MethodConfig::Base(BaseConfig::new())),
         ("sam", MethodConfig::Sam(SamConfig::new())),
         ("asam", MethodConfig::Asam(AsamConfig::new())),
         ("ssam", MethodConfig::Ssam(SsamConfig::new())),
-        (
-            "trace",
-            MethodConfig::Universal(UniversalSamConfig::new(Preset::Trace)),
-        ),
-        (
-            "frob",
-            MethodConfig::Universal(UniversalSamConfig::new(Preset::Frob)),
-        ),
-        (
-            "det",
-            MethodConfig::Universal(UniversalSamConfig::new(Preset::Det)),
-        ),
-    ]
+    ];
+    all.extend(universal);
+    all
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -10,7 +10,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor};
 use sam_burn::optim::MethodConfig;
-use sam_burn::parallel::{CollectiveConfig, Replica};
+use sam_burn::parallel::Replica;
 
 use super::{BenchOptions, check_steps, median, settings, sync_model, synthetic_batch};
 use crate::backend::{DevicesTask, check_devices, dispatch_devices};
@@ -78,51 +78,13 @@ fn time_replicas<B: Backend>(
     config: &MethodConfig,
     devices: &[B::Device],
 ) -> Result<f64, RunError> {
-    let size = devices.len();
-    if size == 1 {
+    if devices.len() == 1 {
         return time_replica::<B>(o, config, &devices[0], None);
     }
-    burn::collective::reset_collective::<B>();
-    let results: Vec<Result<f64, RunError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = devices
-            .iter()
-            .enumerate()
-            .map(|(rank, device)| {
-                s.spawn(move || {
-                    let replica = Replica::<Ad<B>>::join(
-                        rank,
-                        size,
-                        device.clone(),
-                        CollectiveConfig::default(),
-                    )?;
-                    let result = time_replica::<B>(o, config, device, Some(&replica));
-                    match &result {
-                        Ok(_) => replica.leave()?,
-                        Err(_) => replica.abort(),
-                    }
-                    result
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .enumerate()
-            .map(|(rank, h)| {
-                h.join().unwrap_or_else(|_| {
-                    Err(RunError::ReplicaPanicked {
-                        rank,
-                        message: "benchmark replica panicked".into(),
-                    })
-                })
-            })
-            .collect()
-    });
-    let mut results = results.into_iter();
-    let first = results.next().expect("at least two replicas");
-    for other in results {
-        other?;
-    }
-    first
+    let times = crate::train::on_replicas::<B, _>(devices, |replica, device| {
+        time_replica::<B>(o, config, device, Some(replica))
+    })?;
+    Ok(times[0])
 }
 
 fn time_replica<B: Backend>(

@@ -30,6 +30,7 @@ use epoch::{Ad, EpochContext, Optim, refresh_ssam_mask, run_steps, truncate_step
 pub use error::RunError;
 pub use evaluate::{evaluate, hessian_metrics};
 use evaluate::{score, train_scores};
+pub(crate) use parallel::on_replicas;
 use sam_burn::parallel::Replica;
 
 /// How to run.

@@ -340,6 +340,9 @@ impl<R: SharpnessRule<B>, B: AutodiffBackend> SharpnessRule<B> for Scheduled<R> 
         model: &M,
         closure: F,
     ) -> GradientsOf<M, F> {
+        // The closure gets clones of `model`, the base optimizer `model`
+        // itself: they must hold the same weights.
+        crate::params::materialize(model);
         let out = if self.perturbs_next() {
             let out = self.perturbed_step(model, closure)?;
             self.perturbed += 1;

@@ -58,12 +58,18 @@
 //! operation must be called by every replica, in the same order. A replica
 //! that fails calls [`Replica::abort`], which releases the others (their
 //! pending operation returns an error) instead of leaving them waiting.
+//!
+//! Several machines are not supported: burn-collective 0.21's multi-node
+//! mode passes its barrier after a global all-reduce only once per session
+//! (`SyncService::sync` clears a copy of its peer list), so a second global
+//! all-reduce waits forever; the README has the details.
 
 mod error;
 mod replica;
 
+pub use crate::params::materialize;
 pub use error::ParallelError;
-pub use replica::{Replica, materialize, shard_range};
+pub use replica::{Replica, shard_range};
 
-/// Burn's collective configuration (strategies, several machines), re-exported.
+/// Burn's collective configuration (all-reduce strategies), re-exported.
 pub use burn::collective::CollectiveConfig;

@@ -5,9 +5,9 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 use burn::collective::{self, CollectiveConfig, CollectiveError, PeerId, ReduceOperation};
-use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, ModuleMapper, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
 
 use super::error::ParallelError;
@@ -32,21 +32,6 @@ pub fn shard_range(n: usize, rank: usize, size: usize) -> Range<usize> {
     let start = rank * base + rank.min(extra);
     let len = base + usize::from(rank < extra);
     start.min(n)..(start + len).min(n)
-}
-
-/// Draws every parameter's initial value now. Burn initialises a
-/// parameter lazily, at its first use, from the backend's global seeded
-/// generator; replicas built from one seed on several threads must draw
-/// their weights inside the seeded section, or they draw each other's
-/// numbers.
-pub fn materialize<B: Backend, M: Module<B>>(module: &M) {
-    struct Touch;
-    impl<B: Backend> ModuleVisitor<B> for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            let _ = param.val();
-        }
-    }
-    module.visit(&mut Touch);
 }
 
 /// This device's member of a data-parallel collective (see the

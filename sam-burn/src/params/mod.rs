@@ -24,3 +24,27 @@ pub(crate) use list::{
 };
 pub use vector::{ParamGroup, ParamInfo, ParamLayout, ParamVector, Probe};
 pub(crate) use vector::{combination, orthogonalize};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+/// Draws every parameter's initial value now. Burn initialises a
+/// parameter lazily, at its first use, and a clone of a module whose
+/// parameters are not drawn yet draws its own values: a step that hands the
+/// closure a clone and the base optimizer the original would compute the
+/// gradient at one set of weights and apply it to another. The optimizers
+/// call this before every step. Models built from one seed on several
+/// threads (data-parallel replicas) must also draw inside the seeded
+/// section, as the backend's seeded generator is global.
+pub fn materialize<B: Backend, M: Module<B>>(module: &M) {
+    struct Touch;
+    impl<B: Backend> ModuleVisitor<B> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if !param.is_initialized() {
+                let _ = param.val();
+            }
+        }
+    }
+    module.visit(&mut Touch);
+}
