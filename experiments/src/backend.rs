@@ -156,10 +156,8 @@ pub fn check_devices(kind: BackendKind, devices: &[usize]) -> Result<(), Backend
     if devices.is_empty() {
         return Err(BackendError::NoDevices);
     }
-    for (i, d) in devices.iter().enumerate() {
-        if devices[..i].contains(d) {
-            return Err(BackendError::DuplicateDevice { index: *d });
-        }
+    if let Some(index) = first_duplicate(devices) {
+        return Err(BackendError::DuplicateDevice { index });
     }
     if devices.len() == 1 {
         // One device keeps its single-device meaning (wgpu 0 = the best
@@ -175,6 +173,15 @@ pub fn check_devices(kind: BackendKind, devices: &[usize]) -> Result<(), Backend
         }),
         None => Ok(()),
     }
+}
+
+/// The first device index a list names a second time, if any.
+pub fn first_duplicate(devices: &[usize]) -> Option<usize> {
+    devices
+        .iter()
+        .enumerate()
+        .find(|&(i, d)| devices[..i].contains(d))
+        .map(|(_, &d)| d)
 }
 
 /// How many devices `kind` offers here (CPU backends: logical cores).

@@ -571,11 +571,7 @@ impl TrainConfig {
             return invalid("batch_size", "0".into(), "batch sizes must be at least 1");
         }
         let devices = self.device_list();
-        if let Some((_, d)) = devices
-            .iter()
-            .enumerate()
-            .find(|(i, d)| devices[..*i].contains(d))
-        {
+        if let Some(d) = crate::backend::first_duplicate(&devices) {
             return invalid(
                 "devices",
                 format!("{devices:?}"),

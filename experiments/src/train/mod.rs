@@ -255,6 +255,7 @@ fn train_in<B: Backend>(
         model = steps_done.model;
         let (stats, train_seconds) = (steps_done.stats, steps_done.seconds);
         let seen = stats.seen;
+        let images_per_second = seen as f64 / train_seconds.max(1e-9);
         // Each replica counted the hits of its own shards.
         let hits = match replica {
             Some(r) => r.sum_values(&[stats.hits()])?[0],
@@ -289,9 +290,9 @@ fn train_in<B: Backend>(
             steps,
             passes: stats.passes,
             train_seconds,
-            images_per_second: seen as f64 / train_seconds.max(1e-9),
+            images_per_second,
             devices,
-            images_per_second_per_device: seen as f64 / train_seconds.max(1e-9) / devices as f64,
+            images_per_second_per_device: images_per_second / devices as f64,
             wall_seconds: wall_before + started.elapsed().as_secs_f64(),
         };
         progress.epoch_done(&record);

@@ -29,6 +29,10 @@ pub enum ParallelError {
         rank: usize,
         /// What burn-collective reported.
         message: String,
+        /// Whether the operation was cancelled because another replica
+        /// gave up (the collective's server was gone, or forgot this
+        /// replica), rather than failing on this replica's account.
+        cancelled: bool,
     },
 }
 
@@ -37,7 +41,12 @@ impl ParallelError {
     /// pending operation was cancelled), not on its own account: the error
     /// to report is then the other replica's.
     pub fn is_knock_on(&self) -> bool {
-        matches!(self, Self::Collective { message, .. }
-            if message.contains("LocalServerMissing") || message.contains("RegisterNotFirstOperation"))
+        matches!(
+            self,
+            Self::Collective {
+                cancelled: true,
+                ..
+            }
+        )
     }
 }

@@ -182,7 +182,9 @@ impl<B: AutodiffBackend> Replica<B> {
         let floats: Vec<f32> = values.iter().map(|&v| v as f32).collect();
         let t = Tensor::<Inner<B>, 1>::from_floats(floats.as_slice(), &self.device);
         let data = self.all_reduce_sum(t)?.into_data().convert::<f64>();
-        Ok(data.to_vec::<f64>().unwrap_or_default())
+        Ok(data
+            .to_vec::<f64>()
+            .expect("data converted to f64 reads back as f64"))
     }
 
     /// Makes one pass global: packs the shard's loss and gradients into one
@@ -293,10 +295,16 @@ impl<B: AutodiffBackend> Replica<B> {
 }
 
 fn collective_error(operation: &'static str, rank: usize, e: CollectiveError) -> ParallelError {
+    // What `abort` (`reset_collective`) leaves the other replicas with.
+    let cancelled = matches!(
+        e,
+        CollectiveError::LocalServerMissing | CollectiveError::RegisterNotFirstOperation
+    );
     ParallelError::Collective {
         operation,
         rank,
         message: format!("{e:?}"),
+        cancelled,
     }
 }
 
