@@ -31,7 +31,7 @@ bench:
 # The learning-rate study with and without the stability guard (RESULTS.md).
 lr-study:
     cargo run --release -p experiments -- sweep --config configs/lr-study.toml --out runs/lr-study
-    cargo run --release -p experiments -- sweep --config configs/lr-study.toml --out runs/lr-study-off --set optimizer.guard_ratio=off
+    cargo run --release -p experiments -- sweep --config configs/lr-study.toml --out runs/lr-study-off --set optimizer.guard.max_ratio=off
 
 # The schedule study: Frob-SAM perturbing one step in k, at lr 0.05 and 0.01
 # and with the guard (BENCHMARKS.md, "Cheaper steps"); each sweep ends with
@@ -39,7 +39,7 @@ lr-study:
 schedule-study:
     cargo run --release -p experiments -- sweep --config configs/schedule-study.toml --out runs/schedule-study
     cargo run --release -p experiments -- sweep --config configs/schedule-study.toml --out runs/schedule-study-lr0.01 --set base.lr=0.01
-    cargo run --release -p experiments -- sweep --config configs/schedule-study.toml --out runs/schedule-study-guard --set optimizer.guard_ratio=0.5
+    cargo run --release -p experiments -- sweep --config configs/schedule-study.toml --out runs/schedule-study-guard --set optimizer.guard.max_ratio=0.5
 
 # Format everything.
 fmt:

@@ -18,7 +18,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::dataset::{ImageDataset, ImageShape, Split};
-use crate::download::{self, Resource};
+use crate::download::Resource;
 use crate::error::{Error, Result};
 use crate::options::LoadOptions;
 
@@ -340,7 +340,7 @@ pub fn load(variant: CifarVariant, options: &LoadOptions) -> Result<Split> {
     if all_present(&extracted, variant) {
         return load_dir(&extracted, variant);
     }
-    let paths = download::ensure(variant.name(), &dir, &[variant.resource()], options)?;
+    let paths = crate::options::ensure(variant.name(), &dir, &[variant.resource()], options)?;
     load_tarball(&paths[0], variant)
 }
 

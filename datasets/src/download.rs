@@ -5,7 +5,7 @@
 //!   sub-directory (`mnist`, `fashion-mnist`, `cifar10`, `cifar100`, `svhn`).
 //! * **What**: every canonical file is a [`Resource`] with its published
 //!   SHA-256; files found in the cache are verified before use (unless
-//!   [`LoadOptions::verify_checksums`] is off) and downloads are verified
+//!   [`LoadOptions::verify_checksums`](crate::LoadOptions::verify_checksums) is off) and downloads are verified
 //!   before they become visible.
 //! * **How**: a [`Fetcher`] writes the bytes of a URL into a sink. The
 //!   default ([`DefaultFetcher`]) reads `file://` URLs from disk and, with the
@@ -16,7 +16,7 @@
 //!   directory is synced). An interrupted or corrupt download leaves nothing
 //!   under the final name.
 //! * **Offline**: when files are missing and cannot be fetched, the error
-//!   ([`Error::MissingFiles`]) lists the files, their URLs and the directory
+//!   of [`ensure`](crate::ensure) ([`Error::MissingFiles`]) lists the files, their URLs and the directory
 //!   to put them in.
 
 use std::fs::{self, File};
@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::options::LoadOptions;
 
 /// Environment variable that overrides the cache directory.
 pub const DATA_DIR_ENV: &str = "USAM_DATA_DIR";
@@ -312,54 +311,6 @@ pub(crate) fn missing_files_error(
         urls: missing.iter().map(|r| r.url.to_string()).collect(),
         reason,
     }
-}
-
-/// Makes sure every resource is present in `dir` and (if
-/// `options.verify_checksums`) matches its checksum; fetches the missing
-/// ones when `options` allows. Returns the paths, in order.
-///
-/// # Errors
-/// [`Error::MissingFiles`] (naming every missing file, its URL and `dir`)
-/// when files are absent and downloads are disabled or fail;
-/// [`Error::ChecksumMismatch`] for a present or downloaded file with the
-/// wrong bytes; [`Error::Io`].
-pub fn ensure(
-    dataset: &str,
-    dir: &Path,
-    resources: &[&Resource],
-    options: &LoadOptions,
-) -> Result<Vec<PathBuf>> {
-    let mut missing = Vec::new();
-    for res in resources {
-        let path = dir.join(res.file_name);
-        if path.is_file() {
-            if options.verify_checksums {
-                verify_file(&path, res.sha256)?;
-            }
-        } else {
-            missing.push(*res);
-        }
-    }
-    if !missing.is_empty() {
-        let Some(fetcher) = options.fetcher() else {
-            return Err(missing_files_error(dataset, dir, &missing, None));
-        };
-        for (i, res) in missing.iter().enumerate() {
-            match fetch_resource(res, dir, fetcher.as_ref()) {
-                Ok(_) => {}
-                Err(Error::Download { url, message }) => {
-                    return Err(missing_files_error(
-                        dataset,
-                        dir,
-                        &missing[i..],
-                        Some(format!("{url}: {message}")),
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(resources.iter().map(|r| dir.join(r.file_name)).collect())
 }
 
 #[cfg(test)]

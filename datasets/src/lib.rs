@@ -5,7 +5,7 @@
 //!   raw), CIFAR-10/100 ([`cifar`], binary version, fine or coarse labels),
 //!   SVHN ([`svhn`], MATLAB files read by [`matfile`]) and image folders
 //!   ([`folder`]); all return an [`ImageDataset`] pair ([`Split`]).
-//! * **Downloads** ([`download`]) from the canonical URLs into a cache
+//! * **Downloads** ([`download`], [`ensure`]) from the canonical URLs into a cache
 //!   directory (`$USAM_DATA_DIR`, else `~/.cache/usam`), SHA-256 verified,
 //!   written atomically; offline, the error names the missing files and
 //!   where to put them.
@@ -70,5 +70,5 @@ pub use dataset::{ImageDataset, ImageItem, ImageShape, Split};
 pub use download::{Fetcher, Resource};
 pub use error::{Error, Result};
 pub use load::{DatasetKind, load};
-pub use options::LoadOptions;
+pub use options::{LoadOptions, ensure};
 pub use regime::{LabelNoise, Limit, NoisyLabels, Regime};

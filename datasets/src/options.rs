@@ -1,11 +1,15 @@
 //! Where datasets are found and whether missing files may be fetched:
-//! [`LoadOptions`], shared by every loader.
+//! [`LoadOptions`], shared by every loader, and [`ensure`], which applies
+//! them to a dataset's files.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::download::{self, DefaultFetcher, Fetcher};
+use crate::download::{
+    self, DefaultFetcher, Fetcher, Resource, fetch_resource, missing_files_error, verify_file,
+};
+use crate::error::{Error, Result};
 
 /// Where to find datasets and whether to fetch missing ones.
 #[derive(Clone)]
@@ -85,4 +89,52 @@ impl LoadOptions {
                 .unwrap_or_else(|| Arc::new(DefaultFetcher)),
         )
     }
+}
+
+/// Makes sure every resource is present in `dir` and (if
+/// `options.verify_checksums`) matches its checksum; fetches the missing
+/// ones when `options` allows. Returns the paths, in order.
+///
+/// # Errors
+/// [`Error::MissingFiles`] (naming every missing file, its URL and `dir`)
+/// when files are absent and downloads are disabled or fail;
+/// [`Error::ChecksumMismatch`] for a present or downloaded file with the
+/// wrong bytes; [`Error::Io`].
+pub fn ensure(
+    dataset: &str,
+    dir: &Path,
+    resources: &[&Resource],
+    options: &LoadOptions,
+) -> Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    for res in resources {
+        let path = dir.join(res.file_name);
+        if path.is_file() {
+            if options.verify_checksums {
+                verify_file(&path, res.sha256)?;
+            }
+        } else {
+            missing.push(*res);
+        }
+    }
+    if !missing.is_empty() {
+        let Some(fetcher) = options.fetcher() else {
+            return Err(missing_files_error(dataset, dir, &missing, None));
+        };
+        for (i, res) in missing.iter().enumerate() {
+            match fetch_resource(res, dir, fetcher.as_ref()) {
+                Ok(_) => {}
+                Err(Error::Download { url, message }) => {
+                    return Err(missing_files_error(
+                        dataset,
+                        dir,
+                        &missing[i..],
+                        Some(format!("{url}: {message}")),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(resources.iter().map(|r| dir.join(r.file_name)).collect())
 }

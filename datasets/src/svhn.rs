@@ -195,7 +195,7 @@ fn read_pair(train: &Path, test: &Path) -> Result<Split> {
 /// [`Error::MissingFiles`], [`Error::ChecksumMismatch`], or a parse error.
 pub fn load(options: &LoadOptions) -> Result<Split> {
     let dir = options.cache_dir().join("svhn");
-    let paths = download::ensure("SVHN", &dir, &[&TRAIN_RESOURCE, &TEST_RESOURCE], options)?;
+    let paths = crate::options::ensure("SVHN", &dir, &[&TRAIN_RESOURCE, &TEST_RESOURCE], options)?;
     read_pair(&paths[0], &paths[1])
 }
 

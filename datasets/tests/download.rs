@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datasets::download::{
-    self, DefaultFetcher, FetchError, Fetcher, MirrorFetcher, fetch_resource, sha256_hex,
+    DefaultFetcher, FetchError, Fetcher, MirrorFetcher, fetch_resource, sha256_hex,
 };
 use datasets::{DatasetKind, Error, LoadOptions, Resource, load, mnist};
 
@@ -234,13 +234,13 @@ fn present_files_are_not_fetched_again() {
     let opts = LoadOptions::default()
         .with_cache_dir(dir.path())
         .with_fetcher(fetcher.clone());
-    download::ensure("t", dir.path(), &[&res], &opts).unwrap();
-    download::ensure("t", dir.path(), &[&res], &opts).unwrap();
+    datasets::ensure("t", dir.path(), &[&res], &opts).unwrap();
+    datasets::ensure("t", dir.path(), &[&res], &opts).unwrap();
     assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
     // A corrupted cached file is reported, not silently used.
     std::fs::write(dir.path().join("f.bin"), b"bit rot").unwrap();
     assert!(matches!(
-        download::ensure("t", dir.path(), &[&res], &opts),
+        datasets::ensure("t", dir.path(), &[&res], &opts),
         Err(Error::ChecksumMismatch { .. })
     ));
 }

@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 
 use crate::backend::BackendKind;
-use crate::config::TrainConfig;
+use crate::config::{ConfigError, RunConfig, TrainConfig};
 use crate::models::ModelKind;
 use crate::output::OutputDir;
 use crate::plot::{Series, draw};
 use crate::records::{EpochRecord, RunState, Summary};
 use crate::train::{RunError, RunOptions, run};
+use sam_burn::optim::MethodConfig;
 
 /// Options of the demo.
 #[derive(Debug, Clone)]
@@ -64,8 +65,14 @@ pub struct DemoReport {
 /// The configuration of one method in the demo: the MNIST study's setup
 /// (`configs/mnist-study.toml`) with Frob-SAM at rho 0.01, lambda 0.005, n 2, and every
 /// other method at its reference settings.
-pub fn demo_config(method: &str, options: &DemoOptions) -> TrainConfig {
-    let mut cfg = TrainConfig {
+pub fn demo_config(method: &str, options: &DemoOptions) -> Result<RunConfig, ConfigError> {
+    let mut optimizer = crate::config::method::named(method)?;
+    if let MethodConfig::Universal(c) = &optimizer
+        && method == "frob"
+    {
+        optimizer = MethodConfig::Universal(c.clone().with_rho(Some(0.01)));
+    }
+    TrainConfig {
         dataset: "mnist-10k".into(),
         model: ModelKind::Mlp,
         epochs: options.epochs,
@@ -75,13 +82,10 @@ pub fn demo_config(method: &str, options: &DemoOptions) -> TrainConfig {
         hessian_samples: options.hessian_samples,
         eval_train: false,
         steps_per_epoch: options.steps_per_epoch,
+        optimizer,
         ..TrainConfig::default()
-    };
-    cfg.optimizer.method = method.to_string();
-    if method == "frob" {
-        cfg.optimizer.rho = Some(0.01);
     }
-    cfg
+    .validate()
 }
 
 /// Runs the demo.
@@ -96,7 +100,7 @@ pub fn run_demo(options: &DemoOptions) -> Result<DemoReport, RunError> {
         }
         let run_dir = dir.join(method);
         let summary = run(
-            demo_config(method, options),
+            demo_config(method, options)?,
             RunOptions {
                 out: run_dir.clone(),
                 resume: false,

@@ -8,7 +8,8 @@ use clap::Parser;
 use experiments::heap::Counting;
 
 use cli::args::Cli;
-use cli::commands::{Failure, dispatch};
+use cli::commands::dispatch;
+use cli::failure::Failure;
 
 mod cli;
 

@@ -277,6 +277,29 @@ struct Sources {
     unrecorded: usize,
 }
 
+impl Sources {
+    /// One line per commit and machine, with their run counts.
+    fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .commits
+            .iter()
+            .map(|(c, n)| format!("commit {c} ({n} run(s))"))
+            .collect();
+        out.extend(
+            self.machines
+                .iter()
+                .map(|(m, n)| format!("{m} ({n} run(s))")),
+        );
+        if self.unrecorded > 0 {
+            out.push(format!(
+                "{} run(s) from before provenance was recorded",
+                self.unrecorded
+            ));
+        }
+        out
+    }
+}
+
 fn provenance(runs: &[Run]) -> Sources {
     let mut commits: BTreeMap<String, usize> = BTreeMap::new();
     let mut machines: BTreeMap<String, usize> = BTreeMap::new();
@@ -323,57 +346,71 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:
 th{background:#eee}pre{background:#f6f6f6;padding:8px;overflow-x:auto}figure{margin:1em 0}\
 figure svg{max-width:100%;height:auto}.note{color:#555}";
 
+/// What a report says, before it is written as HTML or Markdown.
+struct Contents<'a> {
+    title: String,
+    counts: String,
+    cells: Vec<sweep::Cell>,
+    figures: Vec<Figure>,
+    configs: BTreeMap<&'a str, &'a str>,
+    sources: Sources,
+}
+
+const LEGEND: &str = "Cells: final test accuracy in %, mean ± standard deviation over \
+                      seeds (n seeds); ‖H‖F: the final model's Hessian Frobenius norm; \
+                      train: seconds of training steps, mean over seeds.";
+
 /// The report of the runs under `dir`, as (HTML, Markdown, figures).
 fn render(dir: &Path, runs: &[Run]) -> Result<(String, String, Vec<Figure>), ReportError> {
-    let cells = sweep::cells(&runs.iter().map(|r| r.found.clone()).collect::<Vec<_>>());
-    let (header, rows) = sweep::table_rows(&cells);
     let mut figures_all = Vec::new();
     for g in groups(runs) {
         figures_all.extend(figures(&g)?);
     }
-    let configs = configurations(runs);
-    let Sources {
-        commits,
-        machines,
-        unrecorded,
-    } = provenance(runs);
     let finished = runs.iter().filter(|r| r.found.summary.is_some()).count();
     let failed = runs.len() - finished;
-    let title = format!("usam report: {}", dir.display());
-    let counts = format!(
-        "{} run(s): {finished} finished, {failed} failed (diverged).",
-        runs.len()
-    );
-    let legend = "Cells: final test accuracy in %, mean ± standard deviation over \
-                  seeds (n seeds); ‖H‖F: the final model's Hessian Frobenius norm; \
-                  train: seconds of training steps, mean over seeds.";
+    let contents = Contents {
+        title: format!("usam report: {}", dir.display()),
+        counts: format!(
+            "{} run(s): {finished} finished, {failed} failed (diverged).",
+            runs.len()
+        ),
+        cells: sweep::cells(&runs.iter().map(|r| r.found.clone()).collect::<Vec<_>>()),
+        figures: figures_all,
+        configs: configurations(runs),
+        sources: provenance(runs),
+    };
+    let (html, markdown) = (html(&contents), markdown(&contents));
+    Ok((html, markdown, contents.figures))
+}
 
-    // HTML
+/// The report as one self-contained HTML page.
+fn html(c: &Contents<'_>) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n<p>{}</p>\n<h2 id=\"table\">Results</h2>\n<p class=\"note\">{}</p>\n<table>\n<tr>",
-        escape(&title),
-        escape(&title),
-        escape(&counts),
-        escape(legend)
+        escape(&c.title),
+        escape(&c.title),
+        escape(&c.counts),
+        escape(LEGEND)
     );
-    for c in &header {
-        let _ = write!(h, "<th>{}</th>", escape(c));
+    let (header, rows) = sweep::table_rows(&c.cells);
+    for cell in &header {
+        let _ = write!(h, "<th>{}</th>", escape(cell));
     }
     h.push_str("</tr>\n");
     for row in &rows {
         h.push_str("<tr>");
-        for c in row {
-            let _ = write!(h, "<td>{}</td>", escape(c));
+        for cell in row {
+            let _ = write!(h, "<td>{}</td>", escape(cell));
         }
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n<h2 id=\"curves\">Curves</h2>\n");
-    if figures_all.is_empty() {
+    if c.figures.is_empty() {
         h.push_str("<p>No epoch was recorded.</p>\n");
     }
-    for f in &figures_all {
+    for f in &c.figures {
         let _ = write!(
             h,
             "<figure id=\"{}\">\n{}\n<figcaption>{} (mean over seeds)</figcaption>\n</figure>\n",
@@ -384,7 +421,7 @@ fn render(dir: &Path, runs: &[Run]) -> Result<(String, String, Vec<Figure>), Rep
         );
     }
     h.push_str("<h2 id=\"configuration\">Configuration</h2>\n");
-    for (label, text) in &configs {
+    for (label, text) in &c.configs {
         let _ = writeln!(
             h,
             "<details><summary>{}</summary><pre>{}</pre></details>",
@@ -393,17 +430,8 @@ fn render(dir: &Path, runs: &[Run]) -> Result<(String, String, Vec<Figure>), Rep
         );
     }
     h.push_str("<h2 id=\"provenance\">Machine and commit</h2>\n<ul>\n");
-    for (c, n) in &commits {
-        let _ = writeln!(h, "<li>commit {} ({n} run(s))</li>", escape(c));
-    }
-    for (m, n) in &machines {
-        let _ = writeln!(h, "<li>{} ({n} run(s))</li>", escape(m));
-    }
-    if unrecorded > 0 {
-        let _ = writeln!(
-            h,
-            "<li>{unrecorded} run(s) from before provenance was recorded</li>"
-        );
+    for line in c.sources.lines() {
+        let _ = writeln!(h, "<li>{}</li>", escape(&line));
     }
     let _ = write!(
         h,
@@ -411,32 +439,29 @@ fn render(dir: &Path, runs: &[Run]) -> Result<(String, String, Vec<Figure>), Rep
         escape(env!("USAM_GIT_COMMIT")),
         escape(&crate::provenance::Machine::current().to_string())
     );
+    h
+}
 
-    // Markdown
-    let mut m = format!("# {title}\n\n{counts}\n\n## Results\n\n{legend}\n\n");
-    m.push_str(&sweep::markdown(&cells));
+/// The report's Markdown twin (its figures are separate SVG files).
+fn markdown(c: &Contents<'_>) -> String {
+    let mut m = format!(
+        "# {}\n\n{}\n\n## Results\n\n{LEGEND}\n\n",
+        c.title, c.counts
+    );
+    m.push_str(&sweep::markdown(&c.cells));
     m.push_str("\n## Curves\n\n");
-    for f in &figures_all {
+    for f in &c.figures {
         let _ = writeln!(m, "![{}](report-{}.svg)\n", f.title, f.name);
     }
     m.push_str("## Configuration\n\n");
-    for (label, text) in &configs {
+    for (label, text) in &c.configs {
         let _ = writeln!(m, "### {label}\n\n```toml\n{}\n```\n", text.trim_end());
     }
     m.push_str("## Machine and commit\n\n");
-    for (c, n) in &commits {
-        let _ = writeln!(m, "- commit {c} ({n} run(s))");
+    for line in c.sources.lines() {
+        let _ = writeln!(m, "- {line}");
     }
-    for (mach, n) in &machines {
-        let _ = writeln!(m, "- {mach} ({n} run(s))");
-    }
-    if unrecorded > 0 {
-        let _ = writeln!(
-            m,
-            "- {unrecorded} run(s) from before provenance was recorded"
-        );
-    }
-    Ok((h, m, figures_all))
+    m
 }
 
 /// Writes `report.html`, `report.md` and the Markdown's SVG figures into

@@ -28,7 +28,7 @@ use sam_burn::optim::MethodConfig;
 
 use crate::backend::{BackendKind, BackendTask, dispatch};
 use crate::checkpoint::CheckpointError;
-use crate::config::{OptimizerSettings, TrainConfig};
+use crate::config::TrainConfig;
 use crate::data::RunData;
 use crate::models::{Model, ModelConfig, ModelKind};
 use crate::optimizer::BaseOptimizer;
@@ -168,15 +168,14 @@ fn losses<B: Backend>(
         })
     })?;
     let mut model: Model<Autodiff<B>> = config.init::<Autodiff<B>>(device)?.load_record(record);
-    let settings = OptimizerSettings {
-        method: "frob".into(),
-        rho: Some(0.01),
-        ..Default::default()
+    let method = match crate::config::method::named("frob")? {
+        MethodConfig::Universal(c) => MethodConfig::Universal(c.with_rho(Some(0.01))),
+        other => other,
     };
-    let mut optim = MethodConfig::try_from(&settings)?
+    let mut optim = method
         .with_seed(1)
         .init(BaseOptimizer::new(&TrainConfig::default().base))
-        .expect("try_from checks what init checks");
+        .expect("the defaults of frob at rho 0.01 are valid");
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut out = Vec::with_capacity(STEPS);
     for (step, batch) in data

@@ -182,7 +182,10 @@ fn resume_after_an_interruption_equals_an_uninterrupted_run() {
             assert_eq!(passes, [3 * 3 + 9, 2 * 3 + 10, 3 * 3 + 9], "{method}");
             let config = TrainConfig::from_file(&resumed.join("config.toml")).unwrap();
             assert_eq!(
-                (config.optimizer.every, config.optimizer.between.to_string()),
+                (
+                    config.optimizer.schedule().every,
+                    config.optimizer.schedule().between.to_string()
+                ),
                 (5, "reuse".to_string())
             );
         }
@@ -381,10 +384,10 @@ fn the_guard_bounds_steps_and_logs_them() {
     assert_eq!(e.sharpness_ratio.unwrap().count, 12);
     assert!(!off.join("steps.jsonl").exists());
     let stored = TrainConfig::from_file(&off.join("config.toml")).unwrap();
-    assert_eq!(
-        stored.optimizer.guard_ratio.0, None,
-        "off survives config.toml"
-    );
+    let sam_burn::optim::MethodConfig::Universal(frob) = &stored.optimizer else {
+        panic!("frob is universal: {:?}", stored.optimizer)
+    };
+    assert_eq!(frob.guard.max_ratio, None, "off survives config.toml");
     // SGD has no sharpness part to report.
     let sgd = tmp.path().join("sgd");
     ok(&train_args(sgd.to_str().unwrap(), &["--epochs", "1"]));

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+mod error;
 pub mod hessian;
 pub mod nn;
 pub mod optim;

@@ -73,10 +73,14 @@ impl core::fmt::Display for NonFinite {
 }
 
 /// Bounds on the sharpness part `s = g - g0` of a universal-SAM step.
+///
+/// In configuration files the bound is a number or `"off"` (TOML has no
+/// null): `guard = { max_ratio = 0.5, on_non_finite = "stop" }`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Guard {
     /// `||s||` is scaled down to at most `max_ratio * ||g0||`; `None`
     /// leaves it unbounded (the reference code).
+    #[serde(with = "ratio_or_off")]
     pub max_ratio: Option<f64>,
     /// What a non-finite perturbed loss or sharpness part does.
     pub on_non_finite: NonFinite,
@@ -86,6 +90,38 @@ impl Default for Guard {
     /// [`Guard::OFF`]: the reference behaviour.
     fn default() -> Self {
         Guard::OFF
+    }
+}
+
+/// `max_ratio` as a number, or `"off"` for none (`null` is read too).
+mod ratio_or_off {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ratio: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match ratio {
+            Some(r) => s.serialize_f64(*r),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+            Null(()),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(r) => Ok(Some(r)),
+            Raw::Null(()) => Ok(None),
+            Raw::Text(t) if t.eq_ignore_ascii_case("off") || t.eq_ignore_ascii_case("none") => {
+                Ok(None)
+            }
+            Raw::Text(t) => t.trim().parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("`{t}`: expected a positive number or \"off\""))
+            }),
+        }
     }
 }
 

@@ -179,99 +179,105 @@ pub fn combined_gradient(
     check_point(problem, w)?;
     let loss = finite(problem.loss(w), || "loss L(w)".into())?;
     let g0 = checked_gradient(problem, w, "base")?;
-    let plain = |g0: Vec<f64>| StepReport {
-        loss,
-        sharpness: None,
-        gradient: g0,
-        perturbations: Vec::new(),
+    let perturbation = match method {
+        Method::Sgd => None,
+        Method::Sam { rho } => Some((sam_perturbation(&g0, *rho)?, *rho)),
+        Method::Asam { rho, eta } => Some((asam_perturbation(w, &g0, *rho, *eta)?, *rho)),
+        Method::Ssam { rho, mask } => Some((ssam_perturbation(&g0, *rho, mask)?, *rho)),
+        Method::Universal { .. } => {
+            return universal_gradient(problem, w, method, (loss, g0), (seed, step));
+        }
     };
-    let at = |e: Vec<f64>, g0_loss: f64| -> Result<StepReport> {
-        let g = checked_gradient(problem, &add(w, &e), "perturbed")?;
-        Ok(StepReport {
-            loss: g0_loss,
+    match perturbation {
+        // rho = 0: the base optimizer's step, without a second evaluation.
+        None | Some((_, 0.0)) => Ok(StepReport {
+            loss,
             sharpness: None,
-            gradient: g,
+            gradient: g0,
+            perturbations: Vec::new(),
+        }),
+        Some((e, _)) => Ok(StepReport {
+            loss,
+            sharpness: None,
+            gradient: checked_gradient(problem, &add(w, &e), "perturbed")?,
             perturbations: vec![e],
-        })
-    };
-    match method {
-        Method::Sgd => Ok(plain(g0)),
-        Method::Sam { rho } => {
-            let e = sam_perturbation(&g0, *rho)?;
-            if *rho == 0.0 {
-                Ok(plain(g0))
-            } else {
-                at(e, loss)
-            }
-        }
-        Method::Asam { rho, eta } => {
-            let e = asam_perturbation(w, &g0, *rho, *eta)?;
-            if *rho == 0.0 {
-                Ok(plain(g0))
-            } else {
-                at(e, loss)
-            }
-        }
-        Method::Ssam { rho, mask } => {
-            if mask.len() != w.len() {
-                return Err(SamError::invalid(
-                    "mask",
-                    format!("{} entries for {} parameters", mask.len(), w.len()),
-                ));
-            }
-            let mut e = sam_perturbation(&g0, *rho)?;
-            e.iter_mut().zip(mask).for_each(|(v, &keep)| {
-                if !keep {
-                    *v = 0.0
-                }
-            });
-            if *rho == 0.0 {
-                Ok(plain(g0))
-            } else {
-                at(e, loss)
-            }
-        }
-        Method::Universal {
-            measure,
-            rho,
-            lambda,
-            samples,
-            scaling,
-        } => {
-            let est = Estimator::new(measure.as_ref(), *rho, *lambda, *scaling)?;
-            if *samples == 0 {
-                return Err(SamError::NoSamples);
-            }
-            if *samples < measure.min_samples() {
-                return Err(SamError::TooFewSamples {
-                    needed: measure.min_samples(),
-                    got: *samples,
-                });
-            }
-            if *lambda == 0.0 {
-                return Ok(plain(g0));
-            }
-            let mut losses = Vec::with_capacity(*samples);
-            let mut grads = Vec::with_capacity(*samples);
-            let mut perturbations = Vec::with_capacity(*samples);
-            for i in 0..*samples {
-                let delta = direction(problem, measure.as_ref(), seed, step, i as u32);
-                let e: Vec<f64> = delta.iter().map(|d| rho * d).collect();
-                let wi = add(w, &e);
-                losses.push(problem.loss(&wi));
-                grads.push(checked_gradient(problem, &wi, "perturbed")?);
-                perturbations.push(e);
-            }
-            let estimate = est.estimate(loss, &losses)?;
-            let gradient = estimate.coefficients.combine(&g0, &grads)?;
-            Ok(StepReport {
-                loss,
-                sharpness: Some(estimate.sharpness),
-                gradient,
-                perturbations,
-            })
-        }
+        }),
     }
+}
+
+/// SSAM's perturbation: SAM's, zero outside the mask.
+fn ssam_perturbation(g0: &[f64], rho: f64, mask: &[bool]) -> Result<Vec<f64>> {
+    if mask.len() != g0.len() {
+        return Err(SamError::invalid(
+            "mask",
+            format!("{} entries for {} parameters", mask.len(), g0.len()),
+        ));
+    }
+    let mut e = sam_perturbation(g0, rho)?;
+    e.iter_mut().zip(mask).for_each(|(v, &keep)| {
+        if !keep {
+            *v = 0.0
+        }
+    });
+    Ok(e)
+}
+
+/// The universal class's step: `n` perturbed evaluations, combined with
+/// the estimator's coefficients.
+fn universal_gradient(
+    problem: &dyn Problem,
+    w: &[f64],
+    method: &Method,
+    (loss, g0): (f64, Vec<f64>),
+    (seed, step): (u64, u64),
+) -> Result<StepReport> {
+    let Method::Universal {
+        measure,
+        rho,
+        lambda,
+        samples,
+        scaling,
+    } = method
+    else {
+        unreachable!("called for the universal class only");
+    };
+    let est = Estimator::new(measure.as_ref(), *rho, *lambda, *scaling)?;
+    if *samples == 0 {
+        return Err(SamError::NoSamples);
+    }
+    if *samples < measure.min_samples() {
+        return Err(SamError::TooFewSamples {
+            needed: measure.min_samples(),
+            got: *samples,
+        });
+    }
+    if *lambda == 0.0 {
+        return Ok(StepReport {
+            loss,
+            sharpness: None,
+            gradient: g0,
+            perturbations: Vec::new(),
+        });
+    }
+    let mut losses = Vec::with_capacity(*samples);
+    let mut grads = Vec::with_capacity(*samples);
+    let mut perturbations = Vec::with_capacity(*samples);
+    for i in 0..*samples {
+        let delta = direction(problem, measure.as_ref(), seed, step, i as u32);
+        let e: Vec<f64> = delta.iter().map(|d| rho * d).collect();
+        let wi = add(w, &e);
+        losses.push(problem.loss(&wi));
+        grads.push(checked_gradient(problem, &wi, "perturbed")?);
+        perturbations.push(e);
+    }
+    let estimate = est.estimate(loss, &losses)?;
+    let gradient = estimate.coefficients.combine(&g0, &grads)?;
+    Ok(StepReport {
+        loss,
+        sharpness: Some(estimate.sharpness),
+        gradient,
+        perturbations,
+    })
 }
 
 /// One step of Burn 0.21's SGD on `w` with gradient `grad`, operation for

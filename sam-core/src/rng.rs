@@ -1,10 +1,13 @@
-//! The workspace's one small, fully specified random number generator.
+//! The workspace's random number generators, small and fully specified.
 //!
-//! Data regimes, augmentation, shuffling and Hessian probe seeds must give
-//! the same result for the same seed on every platform and for every future
+//! Data regimes, augmentation, shuffling and Hessian probes must give the
+//! same result for the same seed on every platform and for every future
 //! version, so they do not use `rand`'s `StdRng` (whose algorithm may change
-//! between releases) but SplitMix64 (Steele, Lea and Flood 2014), written
-//! out here. (The perturbation noise has its own counter-based generator,
+//! between releases) but generators written out here: [`SplitMix64`]
+//! (Steele, Lea and Flood 2014) for seeds and short streams, and
+//! [`Xoshiro256pp`] (Blackman and Vigna 2021, seeded through SplitMix64 as
+//! its authors recommend) for the long streams of Hessian probe vectors.
+//! (The perturbation noise has its own counter-based generator,
 //! [`crate::sampler`], built for random access.)
 //!
 //! ```
@@ -112,6 +115,74 @@ impl SplitMix64 {
     }
 }
 
+/// Seed of the `index`-th independent stream derived from `seed` (the
+/// probes of one Hessian estimate each get one).
+pub fn derive_seed(seed: u64, index: u64) -> u64 {
+    SplitMix64::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
+}
+
+/// xoshiro256++ (Blackman and Vigna), its state filled by SplitMix64: the
+/// generator of Hessian probe vectors (Rademacher and Gaussian, in `f32`).
+#[derive(Clone, Debug)]
+pub struct Xoshiro256pp {
+    s: [u64; 4],
+}
+
+impl Xoshiro256pp {
+    /// A generator whose state is the first four outputs of
+    /// `SplitMix64::new(seed)`.
+    pub fn new(seed: u64) -> Self {
+        let mut sm = SplitMix64::new(seed);
+        Self {
+            s: [sm.next_u64(), sm.next_u64(), sm.next_u64(), sm.next_u64()],
+        }
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let result = self.s[0]
+            .wrapping_add(self.s[3])
+            .rotate_left(23)
+            .wrapping_add(self.s[0]);
+        let t = self.s[1] << 17;
+        self.s[2] ^= self.s[0];
+        self.s[3] ^= self.s[1];
+        self.s[1] ^= self.s[2];
+        self.s[0] ^= self.s[3];
+        self.s[2] ^= t;
+        self.s[3] = self.s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in (0, 1): 53 random bits plus one half, never 0.
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Fills `out` with independent +-1 values, 64 from each output.
+    pub fn fill_rademacher(&mut self, out: &mut [f32]) {
+        for chunk in out.chunks_mut(64) {
+            let bits = self.next_u64();
+            for (i, x) in chunk.iter_mut().enumerate() {
+                *x = if (bits >> i) & 1 == 1 { 1.0 } else { -1.0 };
+            }
+        }
+    }
+
+    /// Fills `out` with independent standard normal values (Box-Muller,
+    /// both branches).
+    pub fn fill_gaussian(&mut self, out: &mut [f32]) {
+        for pair in out.chunks_mut(2) {
+            let r = (-2.0 * self.uniform().ln()).sqrt();
+            let theta = std::f64::consts::TAU * self.uniform();
+            pair[0] = (r * theta.cos()) as f32;
+            if pair.len() > 1 {
+                pair[1] = (r * theta.sin()) as f32;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +230,32 @@ mod tests {
         // is five standard deviations.
         let mean = (0..20_000).map(|_| s.uniform()).sum::<f64>() / 20_000.0;
         assert!((mean - 0.5).abs() < 0.01, "{mean}");
+    }
+
+    #[test]
+    fn xoshiro_reference_values_and_moments() {
+        // xoshiro256++ from the state [1, 2, 3, 4]: the first outputs of
+        // Vigna's xoshiro256plusplus.c are 41943041 and 58720359.
+        let mut x = Xoshiro256pp { s: [1, 2, 3, 4] };
+        assert_eq!(x.next_u64(), 41_943_041);
+        assert_eq!(x.next_u64(), 58_720_359);
+        // 20k samples: the sample mean has std 1/sqrt(20000) ~ 0.007, so
+        // 0.03 is more than four standard deviations; the variance's
+        // std is sqrt(2/20000) = 0.01, so 0.05 is five.
+        let mut rng = Xoshiro256pp::new(7);
+        let mut g = vec![0.0f32; 20_000];
+        rng.fill_gaussian(&mut g);
+        let mean = g.iter().map(|&x| x as f64).sum::<f64>() / g.len() as f64;
+        let var = g.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / g.len() as f64;
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
+        let mut r = vec![0.0f32; 20_000];
+        rng.fill_rademacher(&mut r);
+        let mean = r.iter().map(|&x| x as f64).sum::<f64>() / r.len() as f64;
+        assert!(mean.abs() < 0.03);
+        assert!(r.iter().all(|&x| x == 1.0 || x == -1.0));
     }
 
     #[test]

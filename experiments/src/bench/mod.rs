@@ -26,10 +26,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
-use sam_burn::optim::MethodConfig;
 
 use crate::backend::{BackendKind, BackendTask, dispatch};
-use crate::config::{BaseSettings, OptimizerSettings};
+use crate::config::{BaseSettings, ConfigError};
 use crate::models::{ModelConfig, ModelKind};
 use crate::optimizer::BaseOptimizer;
 use crate::train::RunError;
@@ -84,13 +83,8 @@ pub fn input_shape(model: ModelKind) -> (usize, usize, usize) {
 /// autotune kernels the first round does that work, so it must not be
 /// timed.
 fn check_steps(options: &BenchOptions) -> Result<(), RunError> {
-    let invalid = |field, value: usize, reason: &str| {
-        Err(crate::config::ConfigError::Invalid {
-            field,
-            value: value.to_string(),
-            reason: reason.into(),
-        }
-        .into())
+    let invalid = |field: &str, value: usize, reason: &str| {
+        Err(ConfigError::invalid(field, value, reason).into())
     };
     if options.steps == 0 {
         return invalid("steps", 0, "at least one timed round");
@@ -123,13 +117,6 @@ fn synthetic_batch<B: Backend>(
     (images, targets)
 }
 
-fn settings(method: &str) -> OptimizerSettings {
-    OptimizerSettings {
-        method: method.into(),
-        ..Default::default()
-    }
-}
-
 struct StepsTask(BenchOptions);
 
 impl BackendTask for StepsTask {
@@ -143,17 +130,13 @@ impl BackendTask for StepsTask {
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let mut runs = Vec::with_capacity(o.methods.len());
         for method in &o.methods {
-            let config = MethodConfig::try_from(&settings(method))?.with_seed(7);
+            let config = crate::config::method::named(method)?.with_seed(7);
             B::seed(&device, 7);
             let model =
                 ModelConfig::new(o.model, classes, channels, size).init::<Autodiff<B>>(&device)?;
             let optim = config
                 .init(BaseOptimizer::new(&BaseSettings::default()))
-                .map_err(|e| crate::config::ConfigError::Invalid {
-                    field: "optimizer",
-                    value: method.clone(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| ConfigError::from_method(&config, e))?;
             runs.push((Some(model), optim, config.passes_per_step()));
         }
         // Rounds of one step per method: drift in the machine's speed (other

@@ -12,7 +12,7 @@ use burn::tensor::{ElementConversion, Int, Tensor};
 use sam_burn::optim::MethodConfig;
 use sam_burn::parallel::Replica;
 
-use super::{BenchOptions, check_steps, median, settings, sync_model, synthetic_batch};
+use super::{BenchOptions, check_steps, median, sync_model, synthetic_batch};
 use crate::backend::{DevicesTask, check_devices, dispatch_devices};
 use crate::config::BaseSettings;
 use crate::models::{Model, ModelConfig};
@@ -57,7 +57,7 @@ impl DevicesTask for ScalingTask {
         let o = &self.options;
         let mut rows = Vec::with_capacity(o.methods.len());
         for method in &o.methods {
-            let config = MethodConfig::try_from(&settings(method))?.with_seed(7);
+            let config = crate::config::method::named(method)?.with_seed(7);
             let one = time_replicas::<B>(o, &config, &devices[..1])?;
             let all = time_replicas::<B>(o, &config, &devices)?;
             rows.push(ScalingTiming {
@@ -112,11 +112,7 @@ fn time_replica<B: Backend>(
     let mut optim = config
         .clone()
         .init(BaseOptimizer::new(&BaseSettings::default()))
-        .map_err(|e| crate::config::ConfigError::Invalid {
-            field: "optimizer",
-            value: format!("{config:?}"),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| crate::config::ConfigError::from_method(config, e))?;
     let weight = replica.map_or(1.0, |r| r.shard_weight(o.batch));
     let mut times = Vec::with_capacity(o.steps);
     for i in 0..o.warmup + o.steps {
@@ -158,19 +154,19 @@ pub fn scaling_timings(
     check_steps(&options)?;
     check_devices(options.backend, devices)?;
     if devices.len() < 2 {
-        return Err(crate::config::ConfigError::Invalid {
-            field: "devices",
-            value: format!("{devices:?}"),
-            reason: "a scaling benchmark needs at least two devices".into(),
-        }
+        return Err(crate::config::ConfigError::invalid(
+            "devices",
+            format!("{devices:?}"),
+            "a scaling benchmark needs at least two devices",
+        )
         .into());
     }
     if !options.batch.is_multiple_of(devices.len()) {
-        return Err(crate::config::ConfigError::Invalid {
-            field: "batch",
-            value: options.batch.to_string(),
-            reason: format!("must split evenly over the {} devices", devices.len()),
-        }
+        return Err(crate::config::ConfigError::invalid(
+            "batch",
+            options.batch,
+            format!("must split evenly over the {} devices", devices.len()),
+        )
         .into());
     }
     dispatch_devices(options.backend, devices, ScalingTask { options })?

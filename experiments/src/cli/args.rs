@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use experiments::backend::BackendKind;
-use experiments::config::{BaseKind, GuardRatio, ScheduleKind};
+use experiments::config::{BaseKind, ScheduleKind};
 use experiments::models::ModelKind;
 use sam_core::guard::NonFinite;
 use sam_core::schedule::Between;
@@ -111,7 +111,8 @@ pub(crate) struct TrainArgs {
     /// Method: sgd, sam, asam, ssam, trace, frob, det, moments1..3.
     #[arg(long)]
     pub(crate) method: Option<String>,
-    /// Perturbation radius.
+    /// Perturbation radius (`optimizer.rho`; every flag of the method
+    /// sets the field of `[optimizer]` it names).
     #[arg(long)]
     pub(crate) rho: Option<f64>,
     /// Sharpness weight.
@@ -121,15 +122,17 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     pub(crate) samples: Option<usize>,
     /// Universal class: bound ||g - g0|| at this multiple of ||g0||, or
-    /// `off` for the reference code's step (default 0.5).
-    #[arg(long)]
-    pub(crate) guard_ratio: Option<GuardRatio>,
+    /// `off` for the reference code's step (default 0.5); sets
+    /// `optimizer.guard.max_ratio`.
+    #[arg(long, value_parser = guard_ratio)]
+    pub(crate) guard_ratio: Option<String>,
     /// Universal class: on a non-finite perturbed loss, `stop` or `skip`
     /// the sharpness part of that step.
     #[arg(long)]
     pub(crate) on_non_finite: Option<NonFinite>,
     /// Run the perturbed passes on one step in this many (default 1:
-    /// every step, the methods as published; ignored by sgd).
+    /// every step, the methods as published); sets
+    /// `optimizer.schedule.every`.
     #[arg(long)]
     pub(crate) every: Option<u64>,
     /// What the steps between perturbed ones do: `base` (plain base
@@ -314,4 +317,17 @@ pub(crate) struct BenchArgs {
     /// Replace an existing --json file.
     #[arg(long)]
     pub(crate) force: bool,
+}
+
+/// `--guard-ratio`: a positive number or `off`, as the TOML value of
+/// `optimizer.guard.max_ratio`.
+fn guard_ratio(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("off") || t.eq_ignore_ascii_case("none") {
+        return Ok("\"off\"".into());
+    }
+    match t.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(super::train_config::toml_float(r)),
+        _ => Err(format!("`{s}`: expected a finite positive number or off")),
+    }
 }

@@ -4,7 +4,7 @@
 use experiments::bench::{self, BenchOptions};
 
 use super::args::BenchArgs;
-use super::commands::Failure;
+use super::failure::Failure;
 
 pub(crate) fn bench_cmd(a: BenchArgs) -> Result<(), Failure> {
     let options = BenchOptions {

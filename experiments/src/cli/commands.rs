@@ -1,43 +1,13 @@
 //! What each subcommand does, and how its failures map to exit codes.
 
-use experiments::backend::BackendError;
-use experiments::config::ConfigError;
 use experiments::demo::{DemoOptions, run_demo};
 use experiments::sweep::{self, RunStatus, SweepConfig};
 use experiments::train::{RunError, RunOptions};
 
 use super::args::{Command, DemoArgs, HessianArgs, RunArgs, SweepArgs, TableArgs, TrainArgs};
 use super::bench::bench_cmd;
+use super::failure::Failure;
 use super::train_config::{absolute, train_config};
-
-/// A failure, with the exit code it maps to.
-pub(crate) enum Failure {
-    Usage(String),
-    Run(String),
-}
-
-impl From<RunError> for Failure {
-    fn from(e: RunError) -> Self {
-        match e {
-            RunError::Config(c) => Failure::Usage(c.to_string()),
-            RunError::Output(o) => Failure::Usage(o.to_string()),
-            // A device list naming no, the same or a missing device is
-            // bad input, refused before any work.
-            RunError::Backend(
-                b @ (BackendError::NoDevices
-                | BackendError::DuplicateDevice { .. }
-                | BackendError::MissingDevice { .. }),
-            ) => Failure::Usage(b.to_string()),
-            other => Failure::Run(other.to_string()),
-        }
-    }
-}
-
-impl From<ConfigError> for Failure {
-    fn from(e: ConfigError) -> Self {
-        Failure::Usage(e.to_string())
-    }
-}
 
 pub(crate) fn dispatch(command: Command) -> Result<(), Failure> {
     match command {
@@ -100,7 +70,8 @@ pub(crate) fn report(dir: &std::path::Path, usage: bool) -> Result<(), Failure> 
 }
 
 pub(crate) fn train(a: TrainArgs) -> Result<(), Failure> {
-    let cfg = train_config(&a)?;
+    // The run's one validation.
+    let cfg = train_config(&a)?.validate()?;
     if a.print_config {
         print!("{}", cfg.to_toml());
         return Ok(());
@@ -164,13 +135,9 @@ pub(crate) fn hessian(a: HessianArgs) -> Result<(), Failure> {
 
 pub(crate) fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
     let sweep = SweepConfig::from_file(&a.config)?;
-    let runs = sweep.runs(&a.out)?;
+    let runs = sweep.runs(&a.out, &a.sets)?;
     let total = runs.len();
-    for (i, mut run) in runs.into_iter().enumerate() {
-        if !a.sets.is_empty() {
-            run.config = run.config.with_overrides(&a.sets)?;
-            experiments::optimizer::method_config(&run.config)?;
-        }
+    for (i, run) in runs.into_iter().enumerate() {
         let status = sweep::status(&run.dir);
         println!("[{}/{total}] {} ({status:?})", i + 1, run.dir.display());
         if a.dry_run || status == RunStatus::Done {

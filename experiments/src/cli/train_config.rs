@@ -1,13 +1,18 @@
 //! From `usam train`'s flags to a [`TrainConfig`]: a flag replaces the
-//! configuration file's value, `--set` replaces both.
+//! configuration file's value, `--set` replaces both. The method's flags
+//! (`--method`, `--rho`, `--guard-ratio`, ...) are aliases of `--set
+//! optimizer.<field>=<value>`, so the method's schema is read in one place
+//! (sam-burn's `MethodConfig`).
 
 use std::path::PathBuf;
 
-use experiments::config::{Schedule, TrainConfig};
+use experiments::config::{LrSchedule, TrainConfig};
 
 use super::args::TrainArgs;
-use super::commands::Failure;
+use super::failure::Failure;
 
+/// The configuration the flags ask for (not yet validated: a run validates
+/// it once, before any work).
 pub(crate) fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     let mut c = match &a.config {
         Some(path) => TrainConfig::from_file(path)?,
@@ -32,20 +37,6 @@ pub(crate) fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     set!(c.label_noise, a.label_noise);
     set!(c.data_fraction, a.data_fraction);
     set!(c.model, a.model);
-    set!(c.optimizer.method, a.method);
-    if a.rho.is_some() {
-        c.optimizer.rho = a.rho;
-    }
-    if a.lambda.is_some() {
-        c.optimizer.lambda = a.lambda;
-    }
-    if a.samples.is_some() {
-        c.optimizer.samples = a.samples;
-    }
-    set!(c.optimizer.guard_ratio, a.guard_ratio);
-    set!(c.optimizer.on_non_finite, a.on_non_finite);
-    set!(c.optimizer.every, a.every);
-    set!(c.optimizer.between, a.between);
     if a.log_steps {
         c.log_steps = true;
     }
@@ -54,7 +45,7 @@ pub(crate) fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     set!(c.epochs, a.epochs);
     // After --epochs: multistep's default milestones follow the run length.
     if let Some(kind) = a.schedule {
-        c.schedule = Schedule::of_kind(kind, &a.milestones, a.gamma, c.epochs);
+        c.schedule = LrSchedule::of_kind(kind, &a.milestones, a.gamma, c.epochs);
     }
     set!(c.batch_size, a.batch_size);
     set!(c.seed, a.seed);
@@ -64,9 +55,45 @@ pub(crate) fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
         c.devices = a.devices.clone();
     }
     set!(c.hessian_every, a.hessian_every);
-    let c = c.with_overrides(&a.sets)?;
-    experiments::optimizer::method_config(&c)?;
-    Ok(c)
+    let mut sets = method_sets(a);
+    sets.extend(a.sets.iter().cloned());
+    Ok(c.with_overrides(&sets)?)
+}
+
+/// The method's flags as `optimizer.*` overrides.
+fn method_sets(a: &TrainArgs) -> Vec<String> {
+    let quoted = |s: &str| format!("\"{s}\"");
+    let fields: [(&str, Option<String>); 8] = [
+        ("method", a.method.as_deref().map(quoted)),
+        ("rho", a.rho.map(toml_float)),
+        ("lambda", a.lambda.map(toml_float)),
+        ("samples", a.samples.map(|n| n.to_string())),
+        ("guard.max_ratio", a.guard_ratio.clone()),
+        (
+            "guard.on_non_finite",
+            a.on_non_finite.map(|p| quoted(&p.to_string())),
+        ),
+        ("schedule.every", a.every.map(|k| k.to_string())),
+        (
+            "schedule.between",
+            a.between.map(|b| quoted(&b.to_string())),
+        ),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(field, value)| value.map(|v| format!("optimizer.{field}={v}")))
+        .collect()
+}
+
+/// A float as TOML writes it (`1e300`, `0.05`, `nan`, `inf`).
+pub(crate) fn toml_float(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format!("{v:?}")
+    }
 }
 
 pub(crate) fn absolute(path: &std::path::Path) -> Result<PathBuf, Failure> {

@@ -22,13 +22,20 @@
 //! Build one with [`ModelConfig::init`]: the result is the [`Model`] enum,
 //! one concrete module type per backend for the training loop.
 
+mod checks;
 mod cnn;
+mod conv_bn;
 mod mlp;
 mod resnet;
 mod vgg;
 mod wide_resnet;
 
+pub(crate) use checks::{
+    check_common, check_image_input, check_size, check_width, image_model_methods, mul, thousands,
+};
 pub use cnn::{Cnn, CnnConfig};
+pub use conv_bn::ConvBn;
+pub(crate) use conv_bn::conv;
 pub use mlp::{Mlp, MlpConfig};
 pub use resnet::{BasicBlock, ResNet, ResNetConfig, Shortcut};
 pub use vgg::{Vgg, VggConfig, VggItem};
@@ -38,12 +45,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::config::Config;
-use burn::module::{Initializer, Module, ModuleVisitor, Param};
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use sam_burn::nn::{BatchNorm, BatchNormConfig};
 use serde::{Deserialize, Serialize};
 
 /// Why a model could not be built or cannot take an input.
@@ -417,170 +421,4 @@ pub fn num_trainable_params<B: Backend, M: Module<B>>(module: &M) -> usize {
     };
     module.visit(&mut counter);
     counter.count
-}
-
-/// `1234567` as `1,234,567`.
-pub(crate) fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Checks shared by every architecture.
-pub(crate) fn check_common(num_classes: usize, in_channels: usize) -> Result<(), ModelError> {
-    if num_classes < 2 {
-        return Err(ModelError::TooFewClasses(num_classes));
-    }
-    if in_channels == 0 {
-        return Err(ModelError::NoInputChannels);
-    }
-    Ok(())
-}
-
-/// Both sides must be positive multiples of `multiple`.
-pub(crate) fn check_size(
-    model: &'static str,
-    height: usize,
-    width: usize,
-    multiple: usize,
-    why: &str,
-) -> Result<(), ModelError> {
-    let fits = |side: usize| side > 0 && side.is_multiple_of(multiple);
-    if !(fits(height) && fits(width)) {
-        return Err(ModelError::ImageSize {
-            model,
-            height,
-            width,
-            requirement: format!(
-                "height and width must be positive multiples of {multiple} ({why})"
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// A width that must be at least 1.
-pub(crate) fn check_width(model: &'static str, name: &str, value: usize) -> Result<(), ModelError> {
-    if value == 0 {
-        return Err(ModelError::InvalidConfig {
-            model,
-            reason: format!("{name} must be at least 1"),
-        });
-    }
-    Ok(())
-}
-
-/// `a * b`, or an error naming what overflowed.
-pub(crate) fn mul(
-    model: &'static str,
-    what: &str,
-    a: usize,
-    b: usize,
-) -> Result<usize, ModelError> {
-    a.checked_mul(b).ok_or_else(|| ModelError::InvalidConfig {
-        model,
-        reason: format!("{what} overflows"),
-    })
-}
-
-/// Checks a `[batch, channels, height, width]` input.
-pub(crate) fn check_image_input(
-    model: &'static str,
-    dims: [usize; 4],
-    in_channels: usize,
-    height: usize,
-    width: usize,
-) -> Result<(), ModelError> {
-    let [n, c, h, w] = dims;
-    if n == 0 || c != in_channels || h != height || w != width {
-        return Err(ModelError::InputShape {
-            model,
-            got: dims.to_vec(),
-            expected: format!("[batch >= 1, {in_channels}, {height}, {width}]"),
-        });
-    }
-    Ok(())
-}
-
-/// Writes the methods the image models (CNN, ResNet, WRN, VGG) have alike,
-/// from their `head` and their expected `in_channels`, `image_size` and
-/// `image_width`: `num_classes`, and `check_input`, which names the model
-/// `$name` in its errors.
-macro_rules! image_model_methods {
-    ($name:literal) => {
-        /// Number of classes.
-        pub fn num_classes(&self) -> usize {
-            self.head.weight.dims()[1]
-        }
-
-        /// Whether a batch of shape `dims` fits.
-        pub fn check_input(&self, dims: [usize; 4]) -> Result<(), $crate::models::ModelError> {
-            $crate::models::check_image_input(
-                $name,
-                dims,
-                self.in_channels,
-                self.image_size,
-                self.image_width,
-            )
-        }
-    };
-}
-pub(crate) use image_model_methods;
-
-/// A convolution without bias, then batch norm: VGG's layers (a ReLU
-/// follows) and ResNet's projection shortcuts.
-#[derive(Module, Debug)]
-pub struct ConvBn<B: Backend> {
-    /// `k x k` convolution, "same" padding, no bias.
-    pub conv: Conv2d<B>,
-    /// Batch norm.
-    pub bn: BatchNorm<B>,
-}
-
-impl<B: Backend> ConvBn<B> {
-    /// `channels[0] -> channels[1]` with a `kernel x kernel` convolution
-    /// of the given stride.
-    pub(crate) fn new(
-        channels: [usize; 2],
-        kernel: usize,
-        stride: usize,
-        device: &B::Device,
-    ) -> Self {
-        Self {
-            conv: conv(channels, kernel, stride, false, None, device),
-            bn: BatchNormConfig::new(channels[1]).init(device),
-        }
-    }
-
-    /// `bn(conv(x))`.
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.conv.forward(x))
-    }
-}
-
-/// A `k x k` convolution, "same" padding for odd `k`, with the given stride.
-pub(crate) fn conv<B: Backend>(
-    channels: [usize; 2],
-    kernel: usize,
-    stride: usize,
-    bias: bool,
-    initializer: Option<Initializer>,
-    device: &B::Device,
-) -> Conv2d<B> {
-    let p = kernel / 2;
-    let config = Conv2dConfig::new(channels, [kernel, kernel])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_bias(bias);
-    match initializer {
-        Some(init) => config.with_initializer(init),
-        None => config,
-    }
-    .init(device)
 }

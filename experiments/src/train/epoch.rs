@@ -1,377 +1,249 @@
-//! One epoch of training: the SSAM mask refresh, the steps, what they add
-//! up to ([`EpochStats`]) and the per-step log.
+//! The loop over epochs: per epoch the SSAM mask, the steps
+//! ([`steps`](super::steps)), evaluation and Hessian metrics, the epoch's
+//! record and a checkpoint; at the end the run's summary.
 
 use std::time::Instant;
 
-use burn::backend::Autodiff;
-use burn::nn::loss::CrossEntropyLoss;
-use burn::optim::GradientsParams;
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Int, Tensor};
-use datasets::ImageBatch;
-use sam_burn::optim::{Decision, MethodOptimizer, OptimError, Pass, StepReport};
 use sam_burn::parallel::Replica;
+use tracing::info;
 
-use super::error::RunError;
-use crate::config::TrainConfig;
-use crate::data::{RunData, Shard, permutation};
+use super::evaluate::{hessian_metrics, score, train_scores};
+use super::steps::{Ad, EpochContext, EpochStats, Optim, refresh_ssam_mask, run_steps};
+use super::{RunError, RunOptions, build, truncate_step_log};
+use crate::checkpoint;
+use crate::config::RunConfig;
+use crate::data::RunData;
 use crate::models::Model;
-use crate::optimizer::BaseOptimizer;
 use crate::output::OutputDir;
+use crate::plot;
 use crate::progress::Progress;
-use crate::records::{RatioStats, StepRecord};
+use crate::records::{EpochRecord, RunState, Summary, to_json_lines};
 
-pub(super) type Ad<B> = Autodiff<B>;
-/// The training loop's optimizer: any method around any base optimizer.
-pub(super) type Optim<B> = MethodOptimizer<Model<Ad<B>>, Ad<B>, BaseOptimizer<Model<Ad<B>>, Ad<B>>>;
-
-/// What every epoch of a run reads.
-pub(super) struct EpochContext<'a, B: Backend> {
-    pub cfg: &'a TrainConfig,
-    pub data: &'a RunData,
+/// What every replica of a run shares.
+pub(super) struct Run<'a> {
     pub out: &'a OutputDir,
-    pub progress: &'a Progress,
-    pub loss_fn: &'a CrossEntropyLoss<Ad<B>>,
-    pub device: &'a B::Device,
-    /// This device's replica in a data-parallel run (`None`: one device).
-    pub replica: Option<&'a Replica<Ad<B>>>,
+    pub state: Option<&'a RunState>,
+    pub cfg: &'a RunConfig,
+    pub data: &'a RunData,
+    pub options: &'a RunOptions,
+    pub started: Instant,
 }
 
-impl<B: Backend> EpochContext<'_, B> {
-    /// Whether this replica writes the run's outputs (always, on one device).
-    pub fn is_main(&self) -> bool {
-        self.replica.is_none_or(Replica::is_main)
+/// Where a run stands between epochs.
+struct Progressed<B: Backend> {
+    model: Model<Ad<B>>,
+    optim: Optim<B>,
+    history: Vec<EpochRecord>,
+    /// Wall-clock seconds of the earlier processes of a resumed run.
+    wall_before: f64,
+}
+
+/// Trains on `device`, alone or as `replica`; the main replica (or the only
+/// device) evaluates, checkpoints and returns the summary, the others
+/// `None`.
+pub(super) fn train_in<B: Backend>(
+    run: &Run<'_>,
+    device: &B::Device,
+    replica: Option<&Replica<Ad<B>>>,
+) -> Result<Option<Summary>, RunError> {
+    let (cfg, data) = (run.cfg, run.data);
+    let main = replica.is_none_or(Replica::is_main);
+    let mut at = start::<B>(run, device, main)?;
+    if let Some(r) = replica {
+        // Identical starting points whatever each device's generator did.
+        at.model = r.broadcast_module(at.model)?;
     }
-
-    fn shard(&self) -> Shard {
-        self.replica.map_or(Shard::WHOLE, |r| Shard {
-            rank: r.rank(),
-            size: r.size(),
-        })
-    }
-}
-
-/// An epoch's steps, done.
-pub(super) struct Stepped<B: Backend> {
-    /// The model after the last step.
-    pub model: Model<Ad<B>>,
-    /// What the steps add up to.
-    pub stats: EpochStats<B>,
-    /// Seconds the steps took.
-    pub seconds: f64,
-}
-
-/// SSAM draws its Fisher mask afresh at the start of every epoch, from
-/// single training examples; other methods have no mask. In a data-parallel
-/// run replica `r` of `D` scores the examples at positions `i mod D = r`
-/// and the scores are summed over the replicas, so every replica keeps the
-/// mask one device would.
-pub(super) fn refresh_ssam_mask<B: Backend>(
-    ctx: &EpochContext<'_, B>,
-    model: &Model<Ad<B>>,
-    optim: &mut Optim<B>,
-    epoch: usize,
-) -> Result<(), RunError> {
-    if let Some(ssam) = optim.rule_mut().inner_mut().as_ssam_mut() {
-        let picks = permutation(ctx.data.train.len(), ctx.cfg.seed ^ 0x55A4, epoch as u64);
-        let shard = ctx.shard();
-        let examples: Vec<ImageBatch<Ad<B>>> = picks
-            .iter()
-            .take(ctx.cfg.optimizer.fisher_samples)
-            .enumerate()
-            .filter(|(position, _)| position % shard.size == shard.rank)
-            .map(|(_, &i)| single_example(ctx.data, i, ctx.device))
-            .collect();
-        let example = |m: Model<Ad<B>>, i: usize| {
-            let b = &examples[i];
-            let loss = ctx
-                .loss_fn
-                .forward(m.forward(b.images.clone()), b.targets.clone());
-            GradientsParams::from_grads(loss.backward(), &m)
+    let parameters = at.model.num_trainable_params();
+    let devices = replica.map_or(1, Replica::size);
+    let steps = data.steps_per_epoch_on(cfg.batch_size, cfg.steps_per_epoch, devices);
+    let progress = Progress::new(run.options.progress && main, cfg.epochs, steps);
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    // CubeCL compiles and autotunes kernels during the first steps: say so,
+    // or a run looks stuck for a minute.
+    let mut tuning = cfg.backend.tunes_kernels() && main;
+    let ctx = EpochContext {
+        cfg,
+        data,
+        out: run.out,
+        progress: &progress,
+        loss_fn: &loss_fn,
+        device,
+        replica,
+    };
+    for epoch in at.history.len()..cfg.epochs {
+        let lr = cfg.schedule.lr(cfg.base.lr, epoch, cfg.epochs);
+        refresh_ssam_mask(&ctx, &at.model, &mut at.optim, epoch)?;
+        let stepped = run_steps(&ctx, at.model, &mut at.optim, epoch, lr, &mut tuning)?;
+        at.model = stepped.model;
+        // Each replica counted the hits of its own shards.
+        let hits = match replica {
+            Some(r) => r.sum_values(&[stepped.stats.hits()])?[0],
+            None => stepped.stats.hits(),
         };
-        ssam.refresh_mask_reduced(model, examples.len(), example, |scores| match ctx.replica {
-            Some(r) => r.all_reduce_sum(scores).map_err(OptimError::from),
-            None => Ok(scores),
-        })
-        .map_err(|source| RunError::Step {
-            epoch: epoch + 1,
-            step: 0,
-            source,
-        })?;
-    }
-    Ok(())
-}
-
-/// Runs epoch `epoch`'s steps at learning rate `lr`. `tuning`: the backend
-/// is still compiling kernels (said once, and cleared after the first step).
-pub(super) fn run_steps<B: Backend>(
-    ctx: &EpochContext<'_, B>,
-    mut model: Model<Ad<B>>,
-    optim: &mut Optim<B>,
-    epoch: usize,
-    lr: f64,
-    tuning: &mut bool,
-) -> Result<Stepped<B>, RunError> {
-    let cfg = ctx.cfg;
-    let bar = ctx.progress.epoch(epoch);
-    let t0 = Instant::now();
-    let mut stats = EpochStats::<B>::new();
-    let mut step_log = String::new();
-    for (step, shard) in ctx
-        .data
-        .train_shards::<Ad<B>>(
-            cfg.seed,
+        if !main {
+            continue;
+        }
+        let measured = Measured {
             epoch,
-            cfg.batch_size,
-            cfg.steps_per_epoch,
-            ctx.shard(),
-            ctx.device,
-        )
-        .enumerate()
-    {
-        let (n, batch) = (shard.global, shard.batch);
-        let step_start = Instant::now();
-        if *tuning {
-            ctx.progress.note(
-                &bar,
-                &format!(
-                    "{}: compiling and autotuning kernels in the first steps (the choices are cached for later runs)",
-                    cfg.backend
-                ),
-            );
-        }
-        let pass_fn = |m: Model<Ad<B>>, pass: Pass| {
-            let logits = m.forward(batch.images.clone());
-            // Training accuracy is the clean pass's; the report drops
-            // the perturbed passes' extra output.
-            let hits = pass
-                .is_clean()
-                .then(|| count_correct(logits.clone().inner(), batch.targets.clone().inner()));
-            let loss = ctx.loss_fn.forward(logits, batch.targets.clone());
-            let value = loss.clone().into_scalar().elem::<f64>();
-            (
-                value,
-                GradientsParams::from_grads(loss.backward(), &m),
-                hits,
-            )
+            lr,
+            steps,
+            devices,
+            hits,
+            seconds: stepped.seconds,
+            stats: &stepped.stats,
         };
-        // On several devices every pass is made global (the loss and the
-        // gradient of the whole batch), so every replica takes the same step.
-        let stepped = match ctx.replica {
-            Some(r) => optim.step(lr, model, r.closure(r.shard_weight(n), pass_fn)),
-            None => optim.step(lr, model, pass_fn),
-        };
-        let (next, report) = match stepped {
-            Ok(done) => done,
-            Err(failure) => {
-                // The steps up to the failure are the diagnosis.
-                if cfg.log_steps && ctx.is_main() {
-                    ctx.out.append(STEP_LOG, step_log.as_bytes())?;
-                }
-                return Err(RunError::Step {
-                    epoch: epoch + 1,
-                    step,
-                    source: failure.error,
-                });
-            }
-        };
-        // Batch norm's running statistics saw only this shard: average them
-        // so the replicas stay identical.
-        model = match ctx.replica {
-            Some(r) => r.average_buffers(next)?,
-            None => next,
-        };
-        if *tuning {
-            *tuning = false;
-            ctx.progress.note(
-                &bar,
-                &format!(
-                    "first step done in {:.1} s",
-                    step_start.elapsed().as_secs_f64()
-                ),
-            );
-        }
-        if cfg.log_steps {
-            step_log.push_str(&step_line(epoch + 1, step, &report));
-        }
-        // Every replica skips alike (the losses are global): one warning.
-        if let Some(g) = report.guard
-            && g.decision == Decision::Skip
-            && ctx.is_main()
-        {
-            ctx.progress.warn(
-                &bar,
-                &format!(
-                    "epoch {}, step {step}: a perturbed loss was not finite; the step took the clean gradient ({} skipped this epoch)",
-                    epoch + 1,
-                    stats.skipped + 1
-                ),
-            );
-        }
-        let loss = report.loss;
-        stats.add(n, report);
-        bar.step(loss);
+        let record = evaluate_epoch::<B>(run, &at, measured, device)?;
+        progress.epoch_done(&record);
+        info!(
+            epoch = record.epoch,
+            train_loss = record.train_loss,
+            test_accuracy = record.test.accuracy,
+            "epoch done"
+        );
+        at.history.push(record);
+        save_epoch::<B>(run, &at)?;
     }
-    let train_seconds = t0.elapsed().as_secs_f64();
-    bar.finish();
-    if cfg.log_steps && ctx.is_main() {
-        ctx.out.append(STEP_LOG, step_log.as_bytes())?;
+    if !main {
+        return Ok(None);
     }
-    Ok(Stepped {
+    let summary = summary(cfg, &at.history, parameters);
+    let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
+    run.out.write("summary.json", json.as_bytes())?;
+    Ok(Some(summary))
+}
+
+/// The fresh model and optimizer, or those of the checkpoint a resume
+/// continues from.
+fn start<B: Backend>(
+    run: &Run<'_>,
+    device: &B::Device,
+    main: bool,
+) -> Result<Progressed<B>, RunError> {
+    let (model, optim) = build::<B>(run.cfg, run.data, device)?;
+    let Some(state) = run.state else {
+        return Ok(Progressed {
+            model,
+            optim,
+            history: Vec::new(),
+            wall_before: 0.0,
+        });
+    };
+    let model = checkpoint::load_model(run.out, &state.model_file, model, device)?;
+    let optim = optim.load_record(checkpoint::decode(run.out, &state.optimizer_file, device)?);
+    if main {
+        // Steps of an epoch that did not reach its checkpoint are run
+        // again; their old lines go.
+        truncate_step_log(run.out, state.epochs_done)?;
+        info!(epochs_done = state.epochs_done, "resumed");
+    }
+    Ok(Progressed {
         model,
-        stats,
-        seconds: train_seconds,
+        optim,
+        history: state.history.clone(),
+        wall_before: state.wall_seconds,
     })
 }
 
-/// The per-step log of `log_steps = true`.
-pub(super) const STEP_LOG: &str = "steps.jsonl";
+/// What an epoch's steps measured.
+struct Measured<'a, B: Backend> {
+    epoch: usize,
+    lr: f64,
+    steps: usize,
+    devices: usize,
+    hits: f64,
+    seconds: f64,
+    stats: &'a EpochStats<B>,
+}
 
-/// Keeps the step log's lines of the first `epochs` epochs.
-pub(super) fn truncate_step_log(out: &OutputDir, epochs: usize) -> Result<(), RunError> {
-    let Ok(bytes) = out.read(STEP_LOG) else {
-        return Ok(());
+/// The epoch's record: the steps' figures, the test (and training) scores
+/// and, on the epochs that take them, the Hessian metrics.
+fn evaluate_epoch<B: Backend>(
+    run: &Run<'_>,
+    at: &Progressed<B>,
+    m: Measured<'_, B>,
+    device: &B::Device,
+) -> Result<EpochRecord, RunError> {
+    let (cfg, data) = (run.cfg, run.data);
+    let valid = at.model.valid();
+    let test = score(&valid, &data.test, data, cfg.eval_batch_size, device, None);
+    let train_eval = cfg
+        .eval_train
+        .then(|| train_scores(&valid, data, cfg.eval_batch_size, device));
+    let hessian = if cfg.hessian_every > 0 && (m.epoch + 1).is_multiple_of(cfg.hessian_every) {
+        Some(hessian_metrics::<B>(&at.model, data, cfg, m.epoch, device)?)
+    } else {
+        None
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let kept: String = text
-        .lines()
-        .filter(|line| serde_json::from_str::<StepRecord>(line).is_ok_and(|r| r.epoch <= epochs))
-        .flat_map(|line| [line, "\n"])
-        .collect();
-    out.write(STEP_LOG, kept.as_bytes())?;
+    let stats = m.stats;
+    let seen = stats.seen.max(1) as f64;
+    let images_per_second = stats.seen as f64 / m.seconds.max(1e-9);
+    Ok(EpochRecord {
+        epoch: m.epoch + 1,
+        lr: m.lr,
+        train_loss: stats.loss_sum / seen,
+        train_accuracy: m.hits / seen,
+        sharpness: (stats.sharp_n > 0).then(|| stats.sharp_sum / stats.sharp_n as f64),
+        sharpness_ratio: stats.ratio(),
+        guard_bounded: stats.bounded,
+        guard_skipped: stats.skipped,
+        test,
+        train_eval,
+        hessian,
+        steps: m.steps,
+        passes: stats.passes,
+        train_seconds: m.seconds,
+        images_per_second,
+        devices: m.devices,
+        images_per_second_per_device: images_per_second / m.devices as f64,
+        wall_seconds: at.wall_before + run.started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The checkpoint, the epoch log and the curves after an epoch.
+fn save_epoch<B: Backend>(run: &Run<'_>, at: &Progressed<B>) -> Result<(), RunError> {
+    let wall = at.wall_before + run.started.elapsed().as_secs_f64();
+    checkpoint::write(
+        run.out,
+        &at.model,
+        at.optim.to_record(),
+        &at.history,
+        run.cfg,
+        wall,
+    )?;
+    run.out
+        .write("epochs.jsonl", to_json_lines(&at.history).as_bytes())?;
+    if let Err(e) = plot::curves(run.out, &at.history) {
+        tracing::warn!("could not draw the curves: {e}");
+    }
     Ok(())
 }
 
-/// One line of the step log.
-fn step_line<T>(epoch: usize, step: usize, report: &StepReport<T>) -> String {
-    let guard = report.guard;
-    let record = StepRecord {
-        epoch,
-        step,
-        loss: report.loss,
-        loss_differences: report
-            .perturbed_losses
-            .iter()
-            .map(|l| Some(l - report.loss).filter(|d| d.is_finite()))
-            .collect(),
-        sharpness: report.sharpness,
-        gradient_norm: guard.map(|g| g.gradient_norm),
-        sharpness_norm: guard.and_then(|g| g.sharpness_norm),
-        guard: guard.map(|g| {
-            match g.decision {
-                Decision::Keep => "keep",
-                Decision::Scale(_) => "scale",
-                Decision::Skip => "skip",
-            }
-            .to_string()
-        }),
-        guard_factor: guard.and_then(|g| match g.decision {
-            Decision::Scale(f) => Some(f),
-            _ => None,
-        }),
-    };
-    let mut line = serde_json::to_string(&record).expect("records serialise");
-    line.push('\n');
-    line
-}
-
-/// What an epoch's steps add up to.
-pub(super) struct EpochStats<B: Backend> {
-    pub(super) loss_sum: f64,
-    pub(super) seen: usize,
-    pub(super) passes: usize,
-    pub(super) sharp_sum: f64,
-    pub(super) sharp_n: usize,
-    pub(super) ratio_sum: f64,
-    pub(super) ratio_max: f64,
-    pub(super) ratio_n: usize,
-    pub(super) bounded: usize,
-    pub(super) skipped: usize,
-    /// Correct clean-pass predictions, summed on the device (read once).
-    pub(super) correct: Option<Tensor<B, 1, Int>>,
-}
-
-impl<B: Backend> EpochStats<B> {
-    fn new() -> Self {
-        Self {
-            loss_sum: 0.0,
-            seen: 0,
-            passes: 0,
-            sharp_sum: 0.0,
-            sharp_n: 0,
-            ratio_sum: 0.0,
-            ratio_max: 0.0,
-            ratio_n: 0,
-            bounded: 0,
-            skipped: 0,
-            correct: None,
-        }
+/// The run's summary, from its epochs.
+fn summary(cfg: &RunConfig, history: &[EpochRecord], parameters: usize) -> Summary {
+    let last = history.last().cloned().expect("at least one epoch ran");
+    let schedule = cfg.optimizer.schedule();
+    Summary {
+        dataset: cfg.dataset.clone(),
+        model: cfg.model.to_string(),
+        method: cfg.optimizer.name(),
+        label_noise: cfg.label_noise,
+        data_fraction: cfg.data_fraction,
+        seed: cfg.seed,
+        backend: cfg.backend.to_string(),
+        epochs: history.len(),
+        final_test: last.test,
+        best_test_accuracy: history.iter().map(|r| r.test.accuracy).fold(0.0, f64::max),
+        final_train: last.train_eval,
+        final_hessian: history.iter().rev().find_map(|r| r.hessian),
+        wall_seconds: last.wall_seconds,
+        train_seconds: Some(history.iter().map(|r| r.train_seconds).sum()),
+        parameters,
+        provenance: Some(crate::provenance::Provenance::current()),
+        lr: Some(cfg.base.lr),
+        every: schedule.every,
+        between: schedule.between,
     }
-
-    /// Adds a step over `n` examples.
-    fn add(&mut self, n: usize, report: StepReport<Option<Tensor<B, 1, Int>>>) {
-        self.loss_sum += report.loss * n as f64;
-        self.seen += n;
-        self.passes += report.passes;
-        if let Some(s) = report.sharpness {
-            self.sharp_sum += s;
-            self.sharp_n += 1;
-        }
-        if let Some(g) = report.guard {
-            match g.decision {
-                Decision::Keep => {}
-                Decision::Scale(_) => self.bounded += 1,
-                Decision::Skip => self.skipped += 1,
-            }
-            // A non-zero part against an exactly zero g0 has an infinite
-            // ratio, which JSON cannot hold; the guard's count shows it.
-            if let Some(r) = g.ratio().filter(|r| r.is_finite()) {
-                self.ratio_sum += r;
-                self.ratio_max = self.ratio_max.max(r);
-                self.ratio_n += 1;
-            }
-        }
-        if let Some(hits) = report.output {
-            self.correct = Some(match self.correct.take() {
-                Some(c) => c + hits,
-                None => hits,
-            });
-        }
-    }
-
-    pub(super) fn hits(&self) -> f64 {
-        self.correct
-            .clone()
-            .map_or(0, |c| c.into_scalar().elem::<i64>()) as f64
-    }
-
-    pub(super) fn ratio(&self) -> Option<RatioStats> {
-        (self.ratio_n > 0).then(|| RatioStats {
-            mean: self.ratio_sum / self.ratio_n as f64,
-            max: self.ratio_max,
-            count: self.ratio_n,
-        })
-    }
-}
-
-fn single_example<B: burn::tensor::backend::AutodiffBackend>(
-    data: &RunData,
-    index: usize,
-    device: &B::Device,
-) -> ImageBatch<B> {
-    use burn::data::dataloader::batcher::Batcher;
-    let batcher = datasets::ImageBatcher::new(data.normalization.clone());
-    batcher.batch(vec![data.train.item(index).expect("in range")], device)
-}
-
-fn count_correct<B: Backend>(
-    logits: Tensor<B, 2>,
-    targets: Tensor<B, 1, Int>,
-) -> Tensor<B, 1, Int> {
-    logits
-        .argmax(1)
-        .squeeze_dim::<1>(1)
-        .equal(targets)
-        .int()
-        .sum()
 }

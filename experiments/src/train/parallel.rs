@@ -7,7 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use burn::tensor::backend::Backend;
 use sam_burn::parallel::{CollectiveConfig, Replica};
 
-use super::{Ad, Run, RunError, train_in};
+use super::epoch::{Run, train_in};
+use super::{Ad, RunError};
 use crate::records::Summary;
 
 /// Trains `run` with one replica per device; returns replica 0's summary,

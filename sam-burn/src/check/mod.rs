@@ -119,6 +119,32 @@ fn universal(
     )
 }
 
+/// The universal class's cases: name, preset, rho, lambda, samples,
+/// scaling and sampler (`None`: the preset's). Reference and exact
+/// scalings, one and several samples, every sampler family.
+type UniversalCase = (
+    &'static str,
+    Preset,
+    f64,
+    f64,
+    usize,
+    Scaling,
+    Option<Sampler>,
+);
+
+#[rustfmt::skip]
+const UNIVERSAL_CASES: [UniversalCase; 9] = [
+    ("trace-reference", Preset::Trace, 0.01, 1.0, 1, Scaling::Reference, None),
+    ("trace-exact-n3", Preset::Trace, 0.1, 0.05, 3, Scaling::Exact, None),
+    ("frob-reference", Preset::Frob, 0.05, 0.005, 2, Scaling::Reference, None),
+    ("frob-exact-n3", Preset::Frob, 0.1, 0.01, 3, Scaling::Exact, None),
+    ("det-reference", Preset::Det, 1.0, 1.0, 1, Scaling::Reference, None),
+    ("det-wide-cube-n2", Preset::Det, 0.3, 0.1, 2, Scaling::Exact, Some(Sampler::Cube { half_width: 0.5 })),
+    ("moments2", Preset::Moments(2), 0.1, 0.01, 2, Scaling::Exact, None),
+    ("trace-sphere", Preset::Trace, 0.1, 0.05, 2, Scaling::Exact, Some(Sampler::Sphere)),
+    ("frob-rademacher", Preset::Frob, 0.1, 0.01, 2, Scaling::Exact, Some(Sampler::Rademacher)),
+];
+
 fn cases(dim: usize) -> Vec<Case> {
     let mask: Vec<bool> = (0..dim).map(|i| i % 3 != 1).collect();
     let mut out = vec![
@@ -146,91 +172,7 @@ fn cases(dim: usize) -> Vec<Case> {
             reference: Method::Ssam { rho: 0.1, mask },
         },
     ];
-    let cube = Some(Sampler::Cube { half_width: 0.5 });
-    let universal_cases = [
-        (
-            "trace-reference",
-            Preset::Trace,
-            0.01,
-            1.0,
-            1,
-            Scaling::Reference,
-            None,
-        ),
-        (
-            "trace-exact-n3",
-            Preset::Trace,
-            0.1,
-            0.05,
-            3,
-            Scaling::Exact,
-            None,
-        ),
-        (
-            "frob-reference",
-            Preset::Frob,
-            0.05,
-            0.005,
-            2,
-            Scaling::Reference,
-            None,
-        ),
-        (
-            "frob-exact-n3",
-            Preset::Frob,
-            0.1,
-            0.01,
-            3,
-            Scaling::Exact,
-            None,
-        ),
-        (
-            "det-reference",
-            Preset::Det,
-            1.0,
-            1.0,
-            1,
-            Scaling::Reference,
-            None,
-        ),
-        (
-            "det-wide-cube-n2",
-            Preset::Det,
-            0.3,
-            0.1,
-            2,
-            Scaling::Exact,
-            cube,
-        ),
-        (
-            "moments2",
-            Preset::Moments(2),
-            0.1,
-            0.01,
-            2,
-            Scaling::Exact,
-            None,
-        ),
-        (
-            "trace-sphere",
-            Preset::Trace,
-            0.1,
-            0.05,
-            2,
-            Scaling::Exact,
-            Some(Sampler::Sphere),
-        ),
-        (
-            "frob-rademacher",
-            Preset::Frob,
-            0.1,
-            0.01,
-            2,
-            Scaling::Exact,
-            Some(Sampler::Rademacher),
-        ),
-    ];
-    for (name, preset, rho, lambda, n, scaling, sampler) in universal_cases {
+    for (name, preset, rho, lambda, n, scaling, sampler) in UNIVERSAL_CASES {
         let (burn, reference) = universal(preset, rho, lambda, n, scaling, sampler);
         out.push(Case {
             name,

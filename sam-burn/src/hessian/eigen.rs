@@ -5,10 +5,10 @@ use burn::tensor::backend::Backend;
 
 use super::HessianError;
 use super::operator::HessianOperator;
-use super::rng::derive_seed;
 use super::stats::finite;
 use super::tridiag::tridiagonal_eigen;
 use crate::params::{ParamVector, Probe, combination, orthogonalize};
+use sam_core::rng::derive_seed;
 
 /// Which end of the spectrum [`lanczos`] returns.
 #[derive(burn::config::Config, Debug, Copy, PartialEq, Eq)]

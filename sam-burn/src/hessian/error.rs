@@ -63,6 +63,20 @@ pub enum HessianError {
     },
 }
 
+impl From<crate::params::ParamsError> for HessianError {
+    fn from(e: crate::params::ParamsError) -> Self {
+        use crate::params::ParamsError;
+        match e {
+            ParamsError::EmptyGroup { name } => HessianError::EmptyGroup { name },
+            ParamsError::LayoutMismatch { reason } => HessianError::LayoutMismatch { reason },
+            ParamsError::NoGradients => HessianError::NoParameters,
+            other => HessianError::LayoutMismatch {
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 type Hook = Box<dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static>;
 
 /// Process-wide bookkeeping of the silencing hook: how many threads are

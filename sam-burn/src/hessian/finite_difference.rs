@@ -8,7 +8,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use super::HessianError;
-use super::hvp::{gradient_with_layout, trainable_space, weigh};
+use super::hvp::{gradient_with_layout, trainable_space};
+use super::model::weigh;
 use super::operator::{HessianOperator, check_layout};
 use crate::params::{ParamLayout, ParamVector};
 
@@ -163,7 +164,7 @@ where
             });
         }
         let total = total.ok_or(HessianError::NoData)?;
-        ParamVector::from_tensor(self.layout.clone(), total)
+        Ok(ParamVector::from_tensor(self.layout.clone(), total)?)
     }
 }
 

@@ -22,12 +22,14 @@
 //! # Pieces
 //! - [`ParamLayout`], [`ParamVector`], [`ParamGroup`]: the parameter space.
 //! - [`HessianOperator`] and [`Restricted`] (a group's block), in
-//!   `operator.rs`; [`hvp`] and [`Hessian`] (one batch or size-weighted
-//!   batches, exact), in `hvp.rs`; [`FiniteDifferenceHessian`] (fallback),
+//!   `operator.rs`; [`hvp`] (one batch, exact) in `hvp.rs`; [`Hessian`]
+//!   (model, loss and size-weighted batches, with every estimator) in
+//!   `model.rs`; [`FiniteDifferenceHessian`] (fallback),
 //!   in `finite_difference.rs`: all implement [`HessianOperator`].
-//! - Estimators over any [`HessianOperator`]: [`hutchinson_trace`],
-//!   [`frobenius_norm`], [`power_iteration`], [`lanczos`], [`slq`],
-//!   [`slq_log_det`], and [`dense_hessian`] for tiny models.
+//! - Estimators over any [`HessianOperator`]: [`hutchinson_trace`] and
+//!   [`frobenius_norm`] (`hutchinson.rs`), [`power_iteration`] and
+//!   [`lanczos`] (`eigen.rs`), [`slq`] and [`slq_log_det`] (`slq.rs`), and
+//!   [`dense_hessian`] for tiny models (`dense.rs`).
 //!
 //! Stochastic estimates carry their standard error and every result the
 //! number of HVPs used.
@@ -36,12 +38,12 @@ mod dense;
 mod eigen;
 mod error;
 mod finite_difference;
+mod hutchinson;
 mod hvp;
+mod model;
 mod operator;
-pub(crate) mod rng;
 mod slq;
 mod stats;
-mod trace;
 mod tridiag;
 
 pub use crate::params::{ParamGroup, ParamInfo, ParamLayout, ParamVector, Probe};
@@ -53,10 +55,11 @@ pub use error::HessianError;
 pub use finite_difference::{
     FiniteDifferenceConfig, FiniteDifferenceHessian, finite_difference_hvp,
 };
-pub use hvp::{GroupResult, Hessian, HvpBackend, HvpModule, gradient, hvp, lift, lift_int};
+pub use hutchinson::{
+    FrobeniusEstimate, HutchinsonConfig, TraceEstimate, frobenius_norm, hutchinson_trace,
+};
+pub use hvp::{HvpBackend, HvpModule, gradient, hvp, lift, lift_int};
+pub use model::{GroupResult, Hessian};
 pub use operator::{HessianOperator, Restricted};
 pub use slq::{LogDetEstimate, SlqConfig, SpectralDensity, slq, slq_log_det};
 pub use stats::Estimate;
-pub use trace::{
-    FrobeniusEstimate, HutchinsonConfig, TraceEstimate, frobenius_norm, hutchinson_trace,
-};

@@ -14,10 +14,10 @@ use burn::tensor::backend::Backend;
 use super::HessianError;
 use super::eigen::krylov;
 use super::operator::HessianOperator;
-use super::rng::derive_seed;
 use super::stats::{Estimate, Running, check_probes, finite};
 use super::tridiag::tridiagonal_eigen;
 use crate::params::{ParamVector, Probe};
+use sam_core::rng::derive_seed;
 
 /// Configuration of stochastic Lanczos quadrature ([`slq`], [`slq_log_det`]).
 #[derive(burn::config::Config, Debug)]

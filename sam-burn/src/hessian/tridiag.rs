@@ -26,19 +26,10 @@ pub(crate) fn tridiagonal_eigen(
     for i in 0..n {
         z[i * n + i] = 1.0;
     }
-
     for l in 0..n {
         let mut iterations = 0;
         loop {
-            // Find a negligible off-diagonal element to split at.
-            let mut m = l;
-            while m + 1 < n {
-                let dd = d[m].abs() + d[m + 1].abs();
-                if e[m].abs() <= f64::EPSILON * dd {
-                    break;
-                }
-                m += 1;
-            }
+            let m = split_point(&d, &e, l);
             if m == l {
                 break;
             }
@@ -48,54 +39,73 @@ pub(crate) fn tridiagonal_eigen(
                     context: "tridiagonal eigensolver did not converge".into(),
                 });
             }
-            // Wilkinson shift from the leading 2x2 block.
-            let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
-            let mut r = g.hypot(1.0);
-            g = d[m] - d[l] + e[l] / (g + r.copysign(g));
-            let (mut s, mut c, mut p) = (1.0, 1.0, 0.0);
-            let mut i = m as isize - 1;
-            let mut underflow = false;
-            while i >= l as isize {
-                let iu = i as usize;
-                let f = s * e[iu];
-                let b = c * e[iu];
-                r = f.hypot(g);
-                e[iu + 1] = r;
-                if r == 0.0 {
-                    d[iu + 1] -= p;
-                    e[m] = 0.0;
-                    underflow = true;
-                    break;
-                }
-                s = f / r;
-                c = g / r;
-                g = d[iu + 1] - p;
-                r = (d[iu] - g) * s + 2.0 * c * b;
-                p = s * r;
-                d[iu + 1] = g + p;
-                g = c * r - b;
-                for k in 0..n {
-                    let f = z[k * n + iu + 1];
-                    z[k * n + iu + 1] = s * z[k * n + iu] + c * f;
-                    z[k * n + iu] = c * z[k * n + iu] - s * f;
-                }
-                i -= 1;
-            }
-            if underflow {
-                continue;
-            }
-            d[l] -= p;
-            e[l] = g;
-            e[m] = 0.0;
+            ql_step(&mut d, &mut e, &mut z, l, m);
         }
     }
-
     if d.iter().any(|x| !x.is_finite()) {
         return Err(HessianError::NonFinite {
             context: "tridiagonal eigenvalues".into(),
         });
     }
-    // Sort ascending; store eigenvectors column-major.
+    Ok(sorted(&d, &z))
+}
+
+/// The first `m >= l` whose off-diagonal element is negligible against
+/// its neighbours on the diagonal (`n - 1` when none is): the block
+/// `l..=m` is then decoupled from the rest.
+fn split_point(d: &[f64], e: &[f64], l: usize) -> usize {
+    let n = d.len();
+    let mut m = l;
+    while m + 1 < n {
+        let dd = d[m].abs() + d[m + 1].abs();
+        if e[m].abs() <= f64::EPSILON * dd {
+            break;
+        }
+        m += 1;
+    }
+    m
+}
+
+/// One implicit QL step on the block `l..=m` with the Wilkinson shift of
+/// its leading 2x2 block, the rotations applied to the eigenvectors `z`.
+/// A rotation that underflows splits the block early (EISPACK's `tql2`).
+fn ql_step(d: &mut [f64], e: &mut [f64], z: &mut [f64], l: usize, m: usize) {
+    let n = d.len();
+    let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+    let mut r = g.hypot(1.0);
+    g = d[m] - d[l] + e[l] / (g + r.copysign(g));
+    let (mut s, mut c, mut p) = (1.0, 1.0, 0.0);
+    for iu in (l..m).rev() {
+        let f = s * e[iu];
+        let b = c * e[iu];
+        r = f.hypot(g);
+        e[iu + 1] = r;
+        if r == 0.0 {
+            d[iu + 1] -= p;
+            e[m] = 0.0;
+            return;
+        }
+        s = f / r;
+        c = g / r;
+        g = d[iu + 1] - p;
+        r = (d[iu] - g) * s + 2.0 * c * b;
+        p = s * r;
+        d[iu + 1] = g + p;
+        g = c * r - b;
+        for k in 0..n {
+            let f = z[k * n + iu + 1];
+            z[k * n + iu + 1] = s * z[k * n + iu] + c * f;
+            z[k * n + iu] = c * z[k * n + iu] - s * f;
+        }
+    }
+    d[l] -= p;
+    e[l] = g;
+    e[m] = 0.0;
+}
+
+/// Eigenvalues ascending, with their eigenvectors column-major.
+fn sorted(d: &[f64], z: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let n = d.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| d[a].total_cmp(&d[b]));
     let values = order.iter().map(|&k| d[k]).collect();
@@ -105,7 +115,7 @@ pub(crate) fn tridiagonal_eigen(
             vectors[col * n + row] = z[row * n + k];
         }
     }
-    Ok((values, vectors))
+    (values, vectors)
 }
 
 #[cfg(test)]

@@ -4,13 +4,14 @@
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use sam_core::schedule::Schedule;
 
 use super::base::{GradientsOf, PassFn, SharpnessAware, SharpnessRule};
 use super::error::{OptimError, check_radius};
 use super::sam::{AscentDirection, NormValue, SamRule};
-use super::schedule::{Scheduled, scheduled_init};
+use super::schedule::Scheduled;
 use crate::params::{Flat, RunningStats, flatten_values};
 
 /// Configuration of [`Asam`]; defaults are the reference settings.
@@ -39,15 +40,31 @@ pub struct AsamConfig {
 pub type Asam<M, B, O> = SharpnessAware<M, B, Scheduled<AsamRule>, O>;
 
 impl AsamConfig {
-    /// Validates the configuration and builds the rule of a perturbed step
-    /// ([`init`](Self::init) wraps it in the configured schedule).
-    pub fn rule(&self) -> Result<AsamRule, OptimError> {
-        let sam = SamRule::new(self.rho, self.running_stats, self.grad_clipping.clone())?;
-        check_radius("eta", self.eta)?;
-        Ok(AsamRule { sam, eta: self.eta })
+    /// Builds ASAM around `base` (any Burn optimizer): validates the
+    /// configuration, then wraps the rule in the configured schedule.
+    pub fn init<M, B, O>(&self, base: O) -> Result<Asam<M, B, O>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        B: AutodiffBackend,
+        O: Optimizer<M, B>,
+    {
+        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
     }
 
-    scheduled_init!(Asam, schedule);
+    /// Checks `rho` and `eta` (finite, non-negative) and the schedule.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        check_radius("rho", self.rho)?;
+        check_radius("eta", self.eta)?;
+        self.schedule.validate()?;
+        Ok(())
+    }
+
+    /// Validates the configuration and builds the rule of a perturbed step.
+    pub fn rule(&self) -> Result<AsamRule, OptimError> {
+        self.validate()?;
+        let sam = SamRule::new(self.rho, self.running_stats, self.grad_clipping.clone());
+        Ok(AsamRule { sam, eta: self.eta })
+    }
 }
 
 /// The ASAM rule: SAM's step in the adaptive metric.

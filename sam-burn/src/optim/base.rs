@@ -12,7 +12,6 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::error::OptimError;
 use super::guard::GuardReport;
-use super::learner::{LearnerOptimizer, SharedRule};
 use super::pass::Pass;
 use crate::params::{Flat, ParamList, unflatten};
 
@@ -323,12 +322,8 @@ where
         }
     }
 
-    /// Splits into the two halves burn-train's `Learner` needs: a shared
-    /// rule for [`SharpnessModel`](super::SharpnessModel) (or a
-    /// hand-written `TrainStep`), and a Burn [`Optimizer`] whose record
-    /// also saves the rule's state, so Learner checkpoints resume exactly.
-    pub fn into_learner(self) -> (SharedRule<R>, LearnerOptimizer<M, B, R, O>) {
-        let shared = SharedRule::new(self.rule);
-        (shared.clone(), LearnerOptimizer::new(self.base, shared))
+    /// The rule and the base optimizer, apart.
+    pub(crate) fn into_parts(self) -> (R, O) {
+        (self.rule, self.base)
     }
 }

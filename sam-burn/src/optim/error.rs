@@ -1,6 +1,7 @@
 //! Typed errors of the sharpness-aware optimizers.
 
 use super::pass::Pass;
+use crate::params::ParamsError;
 
 /// Why a sharpness-aware step could not be taken.
 ///
@@ -54,7 +55,43 @@ pub enum OptimError {
     /// A data-parallel collective operation failed (another replica gave
     /// up, or the replicas disagree).
     #[error(transparent)]
-    Parallel(#[from] crate::parallel::ParallelError),
+    Parallel(#[from] crate::error::ParallelError),
+    /// The parameters could not be listed or converted (a layout that
+    /// does not match the module).
+    #[error(transparent)]
+    Params(ParamsError),
+}
+
+impl OptimError {
+    /// The field of a method's configuration (its table form, see
+    /// [`MethodConfig`](super::MethodConfig)) that a configuration error
+    /// is about: `rho`, `guard.max_ratio`, `schedule.every`, ...
+    pub fn config_field(&self) -> Option<&'static str> {
+        use sam_core::SamError;
+        match self {
+            OptimError::InvalidConfig { name, .. } => Some(name),
+            OptimError::Core(SamError::InvalidRho(_)) => Some("rho"),
+            OptimError::Core(SamError::InvalidLambda(_)) => Some("lambda"),
+            OptimError::Core(SamError::TooFewSamples { .. }) => Some("samples"),
+            OptimError::Core(SamError::InvalidParameter { name, .. }) => Some(match *name {
+                "max_ratio" => "guard.max_ratio",
+                "every" => "schedule.every",
+                "half_width" => "sampler",
+                other => other,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl From<ParamsError> for OptimError {
+    fn from(e: ParamsError) -> Self {
+        match e {
+            ParamsError::NoGradients => OptimError::NoGradients,
+            ParamsError::UnsupportedRank { rank } => OptimError::UnsupportedRank { rank },
+            other => OptimError::Params(other),
+        }
+    }
 }
 
 pub(crate) fn check_finite(value: f64, pass: Pass) -> Result<f64, OptimError> {

@@ -22,7 +22,9 @@ use burn::tensor::{ElementConversion, Tensor};
 use burn::train::metric::ItemLazy;
 use burn::train::{InferenceStep, Interrupter, TrainOutput, TrainStep};
 
-use super::base::{GradientsOf, LearningRate, PassFn, SharpnessRecord, SharpnessRule};
+use super::base::{
+    GradientsOf, LearningRate, PassFn, SharpnessAware, SharpnessRecord, SharpnessRule,
+};
 use super::error::OptimError;
 use super::pass::Pass;
 
@@ -108,6 +110,24 @@ where
             rule,
             _marker: PhantomData,
         }
+    }
+}
+
+impl<M, B, R, O> SharpnessAware<M, B, R, O>
+where
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+    R: SharpnessRule<B>,
+    O: Optimizer<M, B>,
+{
+    /// Splits into the two halves burn-train's `Learner` needs: a shared
+    /// rule for [`SharpnessModel`] (or a hand-written `TrainStep`), and a
+    /// Burn [`Optimizer`] whose record also saves the rule's state, so
+    /// Learner checkpoints resume exactly.
+    pub fn into_learner(self) -> (SharedRule<R>, LearnerOptimizer<M, B, R, O>) {
+        let (rule, base) = self.into_parts();
+        let shared = SharedRule::new(rule);
+        (shared.clone(), LearnerOptimizer::new(base, shared))
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod asam;
 pub mod base;
+mod combine;
 mod error;
 pub mod guard;
 pub mod learner;
@@ -35,7 +36,9 @@ pub use base::{
 pub use error::OptimError;
 pub use guard::GuardReport;
 pub use learner::{LearnerOptimizer, SharedRule, SharpnessModel, SharpnessStep, StepFailures};
-pub use method::{BaseConfig, MethodConfig, MethodOptimizer, MethodRecord, MethodRule};
+pub use method::{
+    BaseConfig, MethodConfig, MethodOptimizer, MethodRecord, MethodRule, SchemaError,
+};
 pub use pass::Pass;
 pub use sam::{Sam, SamConfig, SamRule};
 pub use sam_core::guard::{Decision, Guard, NonFinite};

@@ -4,6 +4,7 @@
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use sam_core::schedule::Schedule;
 
@@ -13,7 +14,7 @@ use super::base::{
 };
 use super::error::{OptimError, check_finite, check_radius};
 use super::pass::Pass;
-use super::schedule::{Scheduled, scheduled_init};
+use super::schedule::Scheduled;
 use crate::params::{
     Flat, ParamList, RunningStats, flatten_gradients, flatten_like, perturbed_module,
 };
@@ -40,13 +41,34 @@ pub struct SamConfig {
 pub type Sam<M, B, O> = SharpnessAware<M, B, Scheduled<SamRule>, O>;
 
 impl SamConfig {
-    /// Validates the configuration and builds the rule of a perturbed step
-    /// ([`init`](Self::init) wraps it in the configured schedule).
-    pub fn rule(&self) -> Result<SamRule, OptimError> {
-        SamRule::new(self.rho, self.running_stats, self.grad_clipping.clone())
+    /// Builds SAM around `base` (any Burn optimizer): validates the
+    /// configuration, then wraps the rule in the configured schedule.
+    pub fn init<M, B, O>(&self, base: O) -> Result<Sam<M, B, O>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        B: AutodiffBackend,
+        O: Optimizer<M, B>,
+    {
+        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
     }
 
-    scheduled_init!(Sam, schedule);
+    /// Checks `rho` (finite, non-negative; 0 is the base optimizer's step)
+    /// and the schedule.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        check_radius("rho", self.rho)?;
+        self.schedule.validate()?;
+        Ok(())
+    }
+
+    /// Validates the configuration and builds the rule of a perturbed step.
+    pub fn rule(&self) -> Result<SamRule, OptimError> {
+        self.validate()?;
+        Ok(SamRule::new(
+            self.rho,
+            self.running_stats,
+            self.grad_clipping.clone(),
+        ))
+    }
 }
 
 /// The SAM rule. ASAM and SSAM hold one too: it keeps what the three share
@@ -61,19 +83,18 @@ pub struct SamRule {
 }
 
 impl SamRule {
-    /// A rule at step 0; errors if `rho` is not a radius.
+    /// A rule at step 0 (its config has checked `rho`).
     pub(crate) fn new(
         rho: f64,
         running_stats: RunningStats,
         clipping: Option<GradientClippingConfig>,
-    ) -> Result<Self, OptimError> {
-        check_radius("rho", rho)?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             rho,
             running_stats,
             clipping,
             step: 0,
-        })
+        }
     }
 
     /// Steps taken so far.

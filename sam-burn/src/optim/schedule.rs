@@ -108,29 +108,6 @@ where
     }
 }
 
-/// Writes a config's `init(base)`: its `rule()`, wrapped in its schedule
-/// by [`SharpnessAware::scheduled`]. Every method's config has this `init`;
-/// one body keeps them alike. `$optimizer` is the method's optimizer alias
-/// (`Sam`, `UniversalSam`, ...), the rest how the config reaches its
-/// schedule (`schedule` for a field, `schedule()` for a method).
-macro_rules! scheduled_init {
-    ($optimizer:ident, $($schedule:tt)+) => {
-        /// Builds the optimizer around `base` (any Burn optimizer).
-        pub fn init<M, B, O>(
-            &self,
-            base: O,
-        ) -> Result<$optimizer<M, B, O>, $crate::optim::OptimError>
-        where
-            M: ::burn::module::AutodiffModule<B>,
-            B: ::burn::tensor::backend::AutodiffBackend,
-            O: ::burn::optim::Optimizer<M, B>,
-        {
-            $crate::optim::SharpnessAware::scheduled(self.rule()?, self.$($schedule)+, base)
-        }
-    };
-}
-pub(crate) use scheduled_init;
-
 impl<R: core::fmt::Debug> core::fmt::Debug for Scheduled<R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Scheduled")

@@ -11,7 +11,7 @@ use hashbrown::HashMap;
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, ParamId};
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use sam_core::schedule::Schedule;
@@ -19,7 +19,7 @@ use sam_core::schedule::Schedule;
 use super::base::{GradientsOf, PassFn, SharpnessAware, SharpnessRule};
 use super::error::{OptimError, check_radius};
 use super::sam::{AscentDirection, NormValue, SamRule};
-use super::schedule::{Scheduled, scheduled_init};
+use super::schedule::Scheduled;
 use crate::params::{Flat, RunningStats, flatten_gradients, flatten_like};
 
 /// Configuration of [`Ssam`]; defaults are the reference settings.
@@ -57,22 +57,34 @@ pub struct SsamConfig {
 pub type Ssam<M, B, O> = SharpnessAware<M, B, Scheduled<SsamRule<B>>, O>;
 
 impl SsamConfig {
+    /// Builds SSAM around `base` (any Burn optimizer): validates the
+    /// configuration, then wraps the rule in the configured schedule.
+    pub fn init<M, B, O>(&self, base: O) -> Result<Ssam<M, B, O>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        B: AutodiffBackend,
+        O: Optimizer<M, B>,
+    {
+        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
+    }
+
     /// Validates the configuration and builds the rule of a perturbed step
     /// (without a mask; [`init`](Self::init) wraps it in the configured
     /// schedule).
     pub fn rule<B: AutodiffBackend>(&self) -> Result<SsamRule<B>, OptimError> {
         self.validate()?;
         Ok(SsamRule {
-            sam: SamRule::new(self.rho, self.running_stats, self.grad_clipping.clone())?,
+            sam: SamRule::new(self.rho, self.running_stats, self.grad_clipping.clone()),
             config: self.clone(),
             mask: None,
             refreshed_at: 0,
         })
     }
 
-    /// Checks `rho`, `sparsity` and `fisher_samples` (the rule's ranges).
+    /// Checks `rho`, `sparsity`, `fisher_samples` and the schedule.
     pub fn validate(&self) -> Result<(), OptimError> {
         check_radius("rho", self.rho)?;
+        self.schedule.validate()?;
         if !(self.sparsity.is_finite() && (0.0..1.0).contains(&self.sparsity)) {
             return Err(OptimError::InvalidConfig {
                 name: "sparsity",
@@ -89,8 +101,6 @@ impl SsamConfig {
         }
         Ok(())
     }
-
-    scheduled_init!(Ssam, schedule);
 }
 
 /// The SSAM rule: SAM's step restricted by the current mask (0/1 per
@@ -111,6 +121,11 @@ impl<B: AutodiffBackend> SsamRule<B> {
     /// Steps taken so far.
     pub fn step_count(&self) -> u64 {
         self.sam.step_count()
+    }
+
+    /// Examples whose squared gradients make the Fisher scores.
+    pub fn fisher_samples(&self) -> usize {
+        self.config.fisher_samples
     }
 
     /// Whether the schedule asks for a new mask before the next step.

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
 use burn::record::Record;
 use burn::tensor::backend::AutodiffBackend;
 use sam_core::estimator::{Estimator, Scaling};
@@ -27,16 +28,18 @@ use sam_core::sampler::Sampler;
 use sam_core::schedule::Schedule;
 
 use super::base::{
-    GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport,
-    finish,
+    ExtraOf, GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule,
+    StepReport, finish,
 };
+use super::combine::Combination;
 use super::error::{OptimError, check_finite};
 use super::guard::{self, GuardReport};
-use super::noise::NoiseSpec;
+use super::noise::{NoiseSpec, Prefetch};
 use super::pass::Pass;
-use super::schedule::{Scheduled, scheduled_init};
+use super::schedule::Scheduled;
 use crate::params::{
-    Flat, RunningStats, flatten_gradients, flatten_like, perturbed_module, trainable_sizes,
+    Flat, ParamList, RunningStats, flatten_gradients, flatten_like, perturbed_module,
+    trainable_sizes,
 };
 
 /// Configuration of [`UniversalSam`]. Unset hyperparameters take the
@@ -90,14 +93,27 @@ pub struct UniversalSamConfig {
 pub type UniversalSam<M, B, O> = SharpnessAware<M, B, Scheduled<UniversalRule>, O>;
 
 impl UniversalSamConfig {
-    /// Validates the configuration and builds the rule of a perturbed step
-    /// ([`init`](Self::init) wraps it in the configured schedule).
+    /// Builds universal SAM around `base` (any Burn optimizer): validates
+    /// the configuration, then wraps the rule in the configured schedule.
+    pub fn init<M, B, O>(&self, base: O) -> Result<UniversalSam<M, B, O>, OptimError>
+    where
+        M: AutodiffModule<B>,
+        B: AutodiffBackend,
+        O: Optimizer<M, B>,
+    {
+        SharpnessAware::scheduled(self.rule()?, self.schedule, base)
+    }
+
+    /// Checks the sampler, `rho` (finite, positive: the coefficients divide
+    /// by it), `lambda` (finite, non-negative), the sample count (at least
+    /// the measure's minimum), the guard and the schedule.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        self.checked(self.measure()?).map(drop)
+    }
+
+    /// Validates the configuration and builds the rule of a perturbed step.
     pub fn rule(&self) -> Result<UniversalRule, OptimError> {
-        let measure: Arc<dyn Measure> = Arc::from(match self.sampler {
-            Some(sampler) => self.preset.measure_with_sampler(sampler)?,
-            None => self.preset.measure(),
-        });
-        self.rule_with_measure(measure)
+        self.rule_with_measure(self.measure()?)
     }
 
     /// Builds the rule around a user-defined measure; the preset then only
@@ -106,21 +122,7 @@ impl UniversalSamConfig {
         &self,
         measure: Arc<dyn Measure>,
     ) -> Result<UniversalRule, OptimError> {
-        let reference = self.preset.reference_hyperparameters();
-        let rho = self.rho.unwrap_or(reference.rho);
-        let lambda = self.lambda.unwrap_or(reference.lambda);
-        let samples = self.samples.unwrap_or(reference.samples);
-        // Validates rho, lambda and the sampler once, up front; the rule
-        // keeps it for every step.
-        let estimator = Estimator::shared(measure.clone(), rho, lambda, self.scaling)?;
-        self.guard.validate()?;
-        if samples < measure.min_samples() {
-            return Err(sam_core::SamError::TooFewSamples {
-                needed: measure.min_samples(),
-                got: samples,
-            }
-            .into());
-        }
+        let (estimator, samples) = self.checked(measure)?;
         Ok(UniversalRule {
             estimator,
             samples,
@@ -134,7 +136,43 @@ impl UniversalSamConfig {
         })
     }
 
-    scheduled_init!(UniversalSam, schedule);
+    /// Noise draws per step: `samples`, or the preset's reference count.
+    pub fn samples_or_reference(&self) -> usize {
+        self.samples
+            .unwrap_or(self.preset.reference_hyperparameters().samples)
+    }
+
+    /// The preset's measure, with `sampler` in place of its own.
+    fn measure(&self) -> Result<Arc<dyn Measure>, OptimError> {
+        Ok(Arc::from(match self.sampler {
+            Some(sampler) => self.preset.measure_with_sampler(sampler)?,
+            None => self.preset.measure(),
+        }))
+    }
+
+    /// Every check of [`validate`](Self::validate), around `measure`: the
+    /// estimator (which holds the validated rho, lambda and scaling) and
+    /// the sample count.
+    fn checked(
+        &self,
+        measure: Arc<dyn Measure>,
+    ) -> Result<(Estimator<'static>, usize), OptimError> {
+        let reference = self.preset.reference_hyperparameters();
+        let rho = self.rho.unwrap_or(reference.rho);
+        let lambda = self.lambda.unwrap_or(reference.lambda);
+        let samples = self.samples_or_reference();
+        let estimator = Estimator::shared(measure.clone(), rho, lambda, self.scaling)?;
+        self.guard.validate()?;
+        if samples < measure.min_samples() {
+            return Err(sam_core::SamError::TooFewSamples {
+                needed: measure.min_samples(),
+                got: samples,
+            }
+            .into());
+        }
+        self.schedule.validate()?;
+        Ok((estimator, samples))
+    }
 }
 
 /// The saved state of a [`UniversalRule`].
@@ -216,6 +254,16 @@ impl UniversalRule {
         (self.bounded, self.skipped)
     }
 
+    /// The noise of this step's samples.
+    fn noise_spec(&self) -> NoiseSpec {
+        NoiseSpec {
+            sampler: self.measure().sampler(),
+            seed: self.seed,
+            step: self.step,
+            rho: self.rho(),
+        }
+    }
+
     /// Counts a successful step and what the guard did in it.
     fn count(&mut self, report: &GuardReport) {
         self.step += 1;
@@ -223,6 +271,132 @@ impl UniversalRule {
             Decision::Keep => {}
             Decision::Scale(_) => self.bounded += 1,
             Decision::Skip => self.skipped += 1,
+        }
+    }
+}
+
+/// The device of the inner backend, where gradients live.
+type Device<B> = burn::tensor::Device<<B as AutodiffBackend>::InnerBackend>;
+
+/// What the clean pass of a step leaves for the perturbed ones.
+struct CleanPass<B: AutodiffBackend, T> {
+    loss: f64,
+    list: ParamList,
+    g0: Flat<B::InnerBackend>,
+    output: T,
+}
+
+impl UniversalRule {
+    /// The clean pass: `L0` and `g0`, flattened over the trainable
+    /// parameters.
+    fn clean_pass<B, M, F>(
+        model: &M,
+        closure: &mut F,
+    ) -> Result<CleanPass<B, ExtraOf<M, F>>, OptimError>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+        F: PassFn<M>,
+    {
+        let (loss, g0, output) = closure(model.clone(), Pass::Clean).split()?;
+        let loss = check_finite(loss, Pass::Clean)?;
+        let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
+        Ok(CleanPass {
+            loss,
+            list,
+            g0,
+            output,
+        })
+    }
+
+    /// The perturbed pass of sample `i` at `w + delta_i`: its loss and
+    /// (unless the loss is not finite) its gradient, flattened like `g0`.
+    #[allow(clippy::type_complexity)]
+    fn perturbed_pass<B, M, F>(
+        &self,
+        (model, closure): (&M, &mut F),
+        (list, device): (&ParamList, &Device<B>),
+        noise: Prefetch,
+        i: usize,
+    ) -> Result<(f64, Option<Flat<B::InnerBackend>>), OptimError>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+        F: PassFn<M>,
+    {
+        let noise = noise.wait().upload::<B::InnerBackend>(device);
+        let perturbed = perturbed_module::<B, M, _>(model, list, self.running_stats, |t, w| {
+            noise.perturb(t, w)
+        });
+        // The perturbed weights hold w + delta now; the noise need not
+        // stay alive through the pass.
+        drop(noise);
+        let pass = Pass::Perturbed { sample: i };
+        let (li, gi, _) = closure(perturbed, pass).split()?;
+        if !li.is_finite() && self.guard.on_non_finite == NonFinite::Skip {
+            return Ok((li, None));
+        }
+        let li = check_finite(li, pass)?;
+        Ok((li, Some(flatten_like::<B, M>(model, list, gi, device))))
+    }
+
+    /// The base optimizer's step (`lambda = 0`): the clean gradient.
+    fn base_step<B: AutodiffBackend, T>(
+        &mut self,
+        clean: CleanPass<B, T>,
+    ) -> SharpnessGradients<T> {
+        self.step += 1;
+        SharpnessGradients {
+            grads: finish::<B>(&clean.list, clean.g0, self.clipping.as_ref()),
+            report: StepReport::clean(clean.loss, clean.output),
+        }
+    }
+
+    /// The step with the combined gradient, after the guard.
+    fn guarded_step<B: AutodiffBackend, T>(
+        &mut self,
+        clean: CleanPass<B, T>,
+        combined: Flat<B::InnerBackend>,
+        losses: Vec<f64>,
+        sharpness: f64,
+    ) -> Result<SharpnessGradients<T>, OptimError> {
+        let (guarded, report) = guard::apply(&self.guard, clean.g0, combined)?;
+        let grads = finish::<B>(&clean.list, guarded, self.clipping.as_ref());
+        self.count(&report);
+        Ok(SharpnessGradients {
+            grads,
+            report: StepReport {
+                loss: clean.loss,
+                perturbed_losses: losses,
+                sharpness: Some(sharpness),
+                passes: 1 + self.samples,
+                guard: Some(report),
+                output: clean.output,
+            },
+        })
+    }
+
+    /// A step whose sample `losses.last()` was not finite, under
+    /// [`NonFinite::Skip`]: the sharpness part is lost, the base optimizer
+    /// gets the clean gradient, and the remaining samples are not run.
+    fn skipped_step<B: AutodiffBackend, T>(
+        &mut self,
+        clean: CleanPass<B, T>,
+        losses: Vec<f64>,
+    ) -> SharpnessGradients<T> {
+        let report = guard::skipped(&clean.g0);
+        let grads = finish::<B>(&clean.list, clean.g0, self.clipping.as_ref());
+        self.count(&report);
+        SharpnessGradients {
+            grads,
+            report: StepReport {
+                loss: clean.loss,
+                passes: 1 + losses.len(),
+                perturbed_losses: losses,
+                sharpness: None,
+                guard: Some(report),
+                output: clean.output,
+            },
         }
     }
 }
@@ -235,158 +409,54 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
         model: &M,
         mut closure: F,
     ) -> GradientsOf<M, F> {
-        // The parameter sizes are known before the clean pass, so the first
-        // sample's noise is drawn while it runs.
+        // The parameter sizes are known before the clean pass, so the
+        // first sample's noise is drawn while it runs.
+        let spec = self.noise_spec();
         let sizes = trainable_sizes::<B, M>(model);
-        let spec = NoiseSpec {
-            sampler: self.measure().sampler(),
-            seed: self.seed,
-            step: self.step,
-            rho: self.rho(),
-        };
-        let mut next = (self.lambda() != 0.0 && self.samples > 0).then(|| spec.prefetch(0, &sizes));
-        let (l0, g0, output) = closure(model.clone(), Pass::Clean).split()?;
-        let l0 = check_finite(l0, Pass::Clean)?;
-        let (list, g0) = flatten_gradients::<B, M>(model, g0)?;
-        let clipping = self.clipping.as_ref();
-
-        if self.lambda() == 0.0 {
-            self.step += 1;
-            return Ok(SharpnessGradients {
-                grads: finish::<B>(&list, g0, clipping),
-                report: StepReport::clean(l0, output),
-            });
+        let perturbs = self.lambda() != 0.0 && self.samples > 0;
+        let mut next = perturbs.then(|| spec.prefetch(0, &sizes));
+        let clean = Self::clean_pass::<B, M, F>(model, &mut closure)?;
+        if !perturbs {
+            return Ok(self.base_step::<B, _>(clean));
         }
-        // The clean gradient, kept apart for the guard's `g - g0` (one
-        // parameter-sized buffer).
-        let clean = g0.clone();
-
-        let mut stream = self.estimator.stream_with_samples(l0, self.samples)?;
-        let plan = stream.plan();
-        let device = g0.tensors[0].device();
         // Parameters without a gradient are not perturbed; the prefetched
         // sizes then disagree and the noise is drawn again for the list.
-        let listed: Vec<usize> = list
-            .shapes
-            .iter()
-            .map(|s| s.iter().product::<usize>())
-            .collect();
+        let listed = clean.list.sizes();
         if listed != sizes {
             next = Some(spec.prefetch(0, &listed));
         }
-
-        // With fixed weights g0 lives inside slot 0 from the start, saving
-        // a parameter-sized buffer (Trace: 1 buffer in all, Frob: 2).
-        let mut slots: Vec<Option<Flat<B::InnerBackend>>> = vec![None; plan.slots];
-        // An empty slot stands for zeros: the reference Trace (lambda = 1)
-        // gives g0 the weight 0, and its step is then just g_1.
-        let g0 = match plan.fixed {
-            Some(fixed) => {
-                slots[0] = (fixed.g0 != 0.0).then(|| g0.scale(fixed.g0));
-                None
-            }
-            None => Some(g0),
-        };
-
+        let mut stream = self
+            .estimator
+            .stream_with_samples(clean.loss, self.samples)?;
+        // `clean.g0` stays for the guard's `g - g0` (one parameter-sized
+        // buffer); the combination starts from a handle to the same one.
+        let mut combination = Combination::new(&stream.plan(), clean.g0.clone());
+        let device = clean.g0.tensors[0].device();
         let mut losses = Vec::with_capacity(self.samples);
-        let mut held = None;
+        let mut last = None;
         for i in 0..self.samples {
-            let noise = next
-                .take()
-                .expect("noise is always prefetched")
-                .wait()
-                .upload::<B::InnerBackend>(&device);
+            let noise = next.take().expect("noise is always prefetched");
             if i + 1 < self.samples {
                 next = Some(spec.prefetch(i as u32 + 1, &listed));
             }
-            let perturbed =
-                perturbed_module::<B, M, _>(model, &list, self.running_stats, |t, w| {
-                    noise.perturb(t, w)
-                });
-            // The perturbed weights hold w + delta now; the noise need not
-            // stay alive through the pass.
-            drop(noise);
-            let (li, gi, _) = closure(perturbed, Pass::Perturbed { sample: i }).split()?;
-            if !li.is_finite() && self.guard.on_non_finite == NonFinite::Skip {
-                // The sharpness part is lost for this step; the base
-                // optimizer gets the clean gradient and the rest of the
-                // samples are not evaluated.
-                losses.push(li);
-                let report = guard::skipped(&clean);
-                let grads = finish::<B>(&list, clean, clipping);
-                self.count(&report);
-                return Ok(SharpnessGradients {
-                    grads,
-                    report: StepReport {
-                        loss: l0,
-                        perturbed_losses: losses,
-                        sharpness: None,
-                        passes: 2 + i,
-                        guard: Some(report),
-                        output,
-                    },
-                });
-            }
-            let li = check_finite(li, Pass::Perturbed { sample: i })?;
+            let pass = (model, &mut closure);
+            let at = (&clean.list, &device);
+            let (li, gi) = self.perturbed_pass::<B, M, F>(pass, at, noise, i)?;
             losses.push(li);
+            let Some(gi) = gi else {
+                return Ok(self.skipped_step::<B, _>(clean, losses));
+            };
             let weights = stream.push(li)?;
-            let gi = flatten_like::<B, M>(model, &list, gi, &device);
             if i + 1 == self.samples {
-                // The last gradient goes straight into the direction once
-                // the final weights are known: one pass over the buffers
-                // fewer, and no copy of it.
-                held = Some((weights, gi));
-                break;
+                last = Some((weights, gi));
+            } else {
+                combination.add(&weights, gi);
             }
-            // The last slot takes `gi` by value, so its product reuses
-            // `gi`'s buffer.
-            let (last, rest) = slots.split_last_mut().expect("a plan has a slot");
-            for (slot, &w) in rest.iter_mut().zip(&weights) {
-                *slot = Some(match slot.take() {
-                    Some(acc) => acc.axpy(w, &gi),
-                    None => gi.clone().scale(w),
-                });
-            }
-            let w = weights[weights.len() - 1];
-            *last = Some(match last.take() {
-                Some(acc) => acc.axpy_owned(w, gi),
-                None => gi.scale(w),
-            });
         }
         let result = stream.finish()?;
-        let (weights, g_last) = held.expect("a step has at least one sample");
-
-        // direction = g0_weight g0 + sum_s slot_weights[s] slot_s
-        //           + direct_weight * g_last
-        let mut combined = g0.map(|g0| g0.scale(result.g0_weight));
-        for (slot, &w) in slots.into_iter().zip(&result.slot_weights) {
-            if let Some(acc) = slot {
-                combined = Some(match combined {
-                    Some(c) => c.axpy_owned(w, acc),
-                    None => acc.scale(w),
-                });
-            }
-        }
-        let w = result.direct_weight(&weights)?;
-        let combined = match combined {
-            Some(c) => c.axpy_owned(w, g_last),
-            None => g_last.scale(w),
-        };
-        let (guarded, report) = guard::apply(&self.guard, clean, combined)?;
-
-        let grads = finish::<B>(&list, guarded, clipping);
-        self.count(&report);
-        Ok(SharpnessGradients {
-            grads,
-            report: StepReport {
-                loss: l0,
-                perturbed_losses: losses,
-                sharpness: Some(result.sharpness),
-                passes: 1 + self.samples,
-                guard: Some(report),
-                output,
-            },
-        })
+        let (weights, g_last) = last.expect("a step has at least one sample");
+        let combined = combination.finish(&result, result.direct_weight(&weights)?, g_last);
+        self.guarded_step::<B, _>(clean, combined, losses, result.sharpness)
     }
 
     fn clipping(&self) -> Option<&GradientClippingConfig> {

@@ -64,11 +64,10 @@
 //! (`SyncService::sync` clears a copy of its peer list), so a second global
 //! all-reduce waits forever; the README has the details.
 
-mod error;
 mod replica;
 
+pub use crate::error::ParallelError;
 pub use crate::params::materialize;
-pub use error::ParallelError;
 pub use replica::{Replica, shard_range};
 
 /// Burn's collective configuration (all-reduce strategies), re-exported.

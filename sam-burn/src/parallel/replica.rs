@@ -10,7 +10,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
 
-use super::error::ParallelError;
+use crate::error::ParallelError;
 use crate::optim::{OptimError, Pass, PassOutput};
 use crate::params::{Flat, flatten_gradients, unflatten};
 

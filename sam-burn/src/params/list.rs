@@ -12,8 +12,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use std::collections::HashMap;
 
+use super::error::ParamsError;
 use super::rank::{self, MAX_RANK};
-use crate::optim::OptimError;
 
 /// The trainable parameters of a module, in visiting order.
 ///
@@ -28,6 +28,11 @@ pub(crate) struct ParamList {
 }
 
 impl ParamList {
+    /// Entries of each listed parameter.
+    pub fn sizes(&self) -> Vec<usize> {
+        self.shapes.iter().map(|s| s.iter().product()).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }
@@ -111,7 +116,7 @@ impl<B: Backend> Flat<B> {
 pub(crate) fn flatten_gradients<B, M>(
     module: &M,
     mut grads: GradientsParams,
-) -> Result<(ParamList, Flat<B::InnerBackend>), OptimError>
+) -> Result<(ParamList, Flat<B::InnerBackend>), ParamsError>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
@@ -133,10 +138,10 @@ where
     } = visitor;
     // Checked here, so every list converts back in `unflatten`.
     if let Some(rank) = unsupported {
-        return Err(OptimError::UnsupportedRank { rank });
+        return Err(ParamsError::UnsupportedRank { rank });
     }
     if ids.is_empty() {
-        return Err(OptimError::NoGradients);
+        return Err(ParamsError::NoGradients);
     }
     let index = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     Ok((ParamList { ids, shapes, index }, Flat { tensors }))
@@ -198,9 +203,11 @@ pub enum RunningStats {
     /// Only the clean pass updates running statistics (the default): the
     /// perturbed copies get private running states that are thrown away.
     #[default]
+    #[serde(alias = "clean-pass-only")]
     CleanPassOnly,
     /// Every pass updates them, as most SAM implementations (and the
     /// reference code) do.
+    #[serde(alias = "all-passes")]
     AllPasses,
 }
 

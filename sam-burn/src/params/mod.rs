@@ -13,16 +13,20 @@
 //! (ranks 1 to 6, the ranks Burn's modules hold; any other rank is a typed
 //! error, never a silent rank-1 registration).
 
+mod error;
+mod layout;
 mod list;
 mod rank;
 mod vector;
 
+pub use error::ParamsError;
+pub use layout::{ParamGroup, ParamInfo, ParamLayout, Probe};
 pub use list::RunningStats;
 pub(crate) use list::{
     Flat, ParamList, flatten_gradients, flatten_like, flatten_values, perturbed_module,
     trainable_sizes, unflatten, upload,
 };
-pub use vector::{ParamGroup, ParamInfo, ParamLayout, ParamVector, Probe};
+pub use vector::ParamVector;
 pub(crate) use vector::{combination, orthogonalize};
 
 use burn::module::{Module, ModuleVisitor, Param};

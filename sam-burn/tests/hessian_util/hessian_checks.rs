@@ -666,7 +666,7 @@ pub fn input_errors<AB: AutodiffBackend>(device: &AB::Device) {
     ));
     assert!(matches!(
         h.layout().group_by_prefix("l3"),
-        Err(HessianError::EmptyGroup { .. })
+        Err(sam_burn::params::ParamsError::EmptyGroup { .. })
     ));
     // "l" is not a path prefix of "l1.weight".
     assert!(h.layout().group_by_prefix("l").is_err());

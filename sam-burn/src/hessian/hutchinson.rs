@@ -4,9 +4,9 @@ use burn::tensor::backend::Backend;
 
 use super::HessianError;
 use super::operator::HessianOperator;
-use super::rng::derive_seed;
 use super::stats::{Estimate, Running, check_probes, finite};
 use crate::params::{ParamVector, Probe};
+use sam_core::rng::derive_seed;
 
 /// Probe budget and stopping rule of the stochastic estimators (trace,
 /// Frobenius norm).

@@ -1,128 +1,25 @@
-//! Any method, chosen at run time (command lines, config files, sweeps).
+//! The rule of a [`MethodConfig`] and its saved state: each variant
+//! delegates to its method's rule; the base optimizer alone is written
+//! out here.
 
 use hashbrown::HashMap;
 
-use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, ParamId};
 use burn::record::Record;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
-use sam_core::schedule::Schedule;
 
-use super::asam::{AsamConfig, AsamRule};
-use super::base::{
-    GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRule, StepReport,
-    finish,
+use crate::optim::asam::AsamRule;
+use crate::optim::base::{
+    GradientsOf, PassFn, PassOutput, SharpnessGradients, SharpnessRule, StepReport, finish,
 };
-use super::error::{OptimError, check_finite};
-use super::pass::Pass;
-use super::sam::{SamConfig, SamRule};
-use super::schedule::{Scheduled, scheduled_init};
-use super::ssam::{SsamConfig, SsamRule};
-use super::universal::{UniversalRecord, UniversalRule, UniversalSamConfig};
+use crate::optim::error::{OptimError, check_finite};
+use crate::optim::pass::Pass;
+use crate::optim::sam::SamRule;
+use crate::optim::ssam::SsamRule;
+use crate::optim::universal::{UniversalRecord, UniversalRule};
 use crate::params::flatten_gradients;
-
-/// The base optimizer alone: one clean pass per step, its gradient
-/// clipped like the sharpness-aware methods' combined gradient.
-#[derive(Config, Debug)]
-pub struct BaseConfig {
-    /// Clipping of the gradient (per tensor, Burn's semantics), applied
-    /// before the base optimizer sees it (default none).
-    pub grad_clipping: Option<GradientClippingConfig>,
-}
-
-/// Which method computes the gradient handed to the base optimizer.
-#[derive(Config, Debug)]
-pub enum MethodConfig {
-    /// The base optimizer alone (one pass per step).
-    Base(BaseConfig),
-    /// SAM.
-    Sam(SamConfig),
-    /// ASAM.
-    Asam(AsamConfig),
-    /// SSAM with a Fisher mask.
-    Ssam(SsamConfig),
-    /// A measure of the universal class.
-    Universal(UniversalSamConfig),
-}
-
-/// An optimizer whose method is chosen at run time, on the method's
-/// schedule.
-pub type MethodOptimizer<M, B, O> = SharpnessAware<M, B, Scheduled<MethodRule<B>>, O>;
-
-impl MethodConfig {
-    /// Validates the configuration and builds the rule of a perturbed step
-    /// ([`init`](Self::init) wraps it in the method's schedule).
-    pub fn rule<B: AutodiffBackend>(&self) -> Result<MethodRule<B>, OptimError> {
-        Ok(match self {
-            MethodConfig::Base(c) => MethodRule::Base {
-                clipping: c.grad_clipping.clone(),
-                step: 0,
-            },
-            MethodConfig::Sam(c) => MethodRule::Sam(c.rule()?),
-            MethodConfig::Asam(c) => MethodRule::Asam(c.rule()?),
-            MethodConfig::Ssam(c) => MethodRule::Ssam(c.rule()?),
-            MethodConfig::Universal(c) => MethodRule::Universal(c.rule()?),
-        })
-    }
-
-    scheduled_init!(MethodOptimizer, schedule());
-
-    /// Checks every setting without building anything: what
-    /// [`init`](Self::init) would reject, it rejects, with the same error.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        match self {
-            MethodConfig::Base(_) => Ok(()),
-            MethodConfig::Sam(c) => c.rule().map(drop),
-            MethodConfig::Asam(c) => c.rule().map(drop),
-            MethodConfig::Ssam(c) => c.validate(),
-            MethodConfig::Universal(c) => c.rule().map(drop),
-        }?;
-        self.schedule().validate()?;
-        Ok(())
-    }
-
-    /// Sets the seed of the method's perturbation noise (the universal
-    /// class draws it; the other methods have none, and are unchanged).
-    pub fn with_seed(self, seed: u64) -> Self {
-        match self {
-            MethodConfig::Universal(c) => MethodConfig::Universal(c.with_seed(seed)),
-            other => other,
-        }
-    }
-
-    /// The method's perturbation schedule (every step for the base
-    /// optimizer, which has no perturbed passes).
-    pub fn schedule(&self) -> Schedule {
-        match self {
-            MethodConfig::Base(_) => Schedule::EVERY_STEP,
-            MethodConfig::Sam(c) => c.schedule,
-            MethodConfig::Asam(c) => c.schedule,
-            MethodConfig::Ssam(c) => c.schedule,
-            MethodConfig::Universal(c) => c.schedule,
-        }
-    }
-
-    /// Forward-backward passes on the mean step, with the schedule's
-    /// unperturbed steps counted (Frob-SAM every 5th step: 1.4).
-    pub fn mean_passes_per_step(&self) -> f64 {
-        self.schedule().mean_passes(self.passes_per_step())
-    }
-
-    /// Forward-backward passes of a perturbed step.
-    pub fn passes_per_step(&self) -> usize {
-        match self {
-            MethodConfig::Base(_) => 1,
-            MethodConfig::Sam(_) | MethodConfig::Asam(_) | MethodConfig::Ssam(_) => 2,
-            MethodConfig::Universal(c) => {
-                1 + c
-                    .samples
-                    .unwrap_or(c.preset.reference_hyperparameters().samples)
-            }
-        }
-    }
-}
 
 /// The rule of a [`MethodConfig`].
 #[derive(Clone, Debug)]

@@ -1,4 +1,7 @@
-//! Typed errors of data-parallel training.
+//! Errors shared by several layers: a failed collective operation is
+//! raised in [`parallel`](crate::parallel) and travels through the
+//! optimizers' closures as [`OptimError::Parallel`](crate::optim::OptimError::Parallel),
+//! so it is defined below both.
 
 /// Why a data-parallel operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,9 +21,7 @@ pub enum ParallelError {
         size: usize,
     },
     /// A collective operation failed: a configuration the replicas do not
-    /// share, or another replica gave up ([`Replica::abort`]).
-    ///
-    /// [`Replica::abort`]: super::Replica::abort
+    /// share, or another replica gave up (`Replica::abort`).
     #[error("collective {operation} failed on replica {rank}: {message}")]
     Collective {
         /// The operation (register, all-reduce, broadcast, finish).
