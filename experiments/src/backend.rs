@@ -159,7 +159,7 @@ pub fn check_devices(kind: BackendKind, devices: &[usize]) -> Result<(), Backend
     if let Some(index) = first_duplicate(devices) {
         return Err(BackendError::DuplicateDevice { index });
     }
-    if devices.len() == 1 {
+    if devices.len() == 1 && !matches!(kind, BackendKind::Cpu | BackendKind::Ndarray) {
         // One device keeps its single-device meaning (wgpu 0 = the best
         // adapter); the backend's probe reports a missing one.
         return Ok(());

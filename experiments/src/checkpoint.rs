@@ -1,10 +1,14 @@
 //! Checkpoints: a run's `state.json` and the model and optimizer records it
 //! names, written so that a crash leaves a consistent set, and read back
-//! with every check a foreign or damaged file needs (the architecture and
-//! every parameter's shape are compared before anything is loaded into the
-//! run's model).
+//! with every check a foreign or damaged file needs: each file's SHA-256
+//! against the one recorded when it was written, then the architecture and
+//! every parameter's shape before anything is loaded into the run's model.
+//! The previous epoch's checkpoint is kept until the next one is written,
+//! so a damaged latest checkpoint leaves an intact one to resume from.
 
 use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
@@ -14,7 +18,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use crate::config::TrainConfig;
 use crate::models::{Model, ModelRecord};
 use crate::output::{OutputDir, OutputError};
-use crate::records::{EpochRecord, RunState};
+use crate::records::{Checkpoint, EpochRecord, RunState};
 
 type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
 
@@ -41,6 +45,34 @@ pub enum CheckpointError {
         /// What differs.
         reason: String,
     },
+    /// A checkpoint file's bytes differ from those written (a flipped bit,
+    /// a truncated copy, another run's file put in its place).
+    #[error(
+        "checkpoint {path} is damaged: its SHA-256 is {found}, not the {expected} recorded when it was written; {}",
+        fallback(.path, .intact)
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// The recorded checksum.
+        expected: String,
+        /// The file's checksum now.
+        found: String,
+        /// The previous checkpoint, when its files are intact.
+        intact: Option<Checkpoint>,
+    },
+    /// `--from-epoch` names a checkpoint the run no longer keeps.
+    #[error(
+        "--from-epoch {asked}: this run keeps the checkpoints of epoch{} {}",
+        if .kept.len() == 1 { "" } else { "s" },
+        .kept.iter().map(usize::to_string).collect::<Vec<_>>().join(" and ")
+    )]
+    NotKept {
+        /// The epoch asked for.
+        asked: usize,
+        /// The epochs kept.
+        kept: Vec<usize>,
+    },
     /// A checkpoint could not be encoded.
     #[error("cannot encode checkpoint {path}: {detail}")]
     Encode {
@@ -49,6 +81,87 @@ pub enum CheckpointError {
         /// The encoder's message.
         detail: String,
     },
+}
+
+fn fallback(path: &std::path::Path, intact: &Option<Checkpoint>) -> String {
+    let run = path.parent().unwrap_or(path).display();
+    match intact {
+        Some(c) => format!(
+            "the checkpoint of epoch {} ({}, {}) is intact: `usam train --out {run} --resume --from-epoch {}` continues from it",
+            c.epoch, c.model_file, c.optimizer_file, c.epoch
+        ),
+        None => "no intact earlier checkpoint is kept".into(),
+    }
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl RunState {
+    /// The state with the checkpoint of epoch `epoch` as its latest: the
+    /// current one, or the previous one it keeps (history cut to it).
+    pub fn rolled_back_to(self, epoch: usize) -> Result<RunState, CheckpointError> {
+        if epoch == self.epochs_done {
+            return Ok(self);
+        }
+        match self.previous.clone() {
+            Some(prev) if prev.epoch == epoch => Ok(RunState {
+                epochs_done: epoch,
+                history: self.history.into_iter().take(epoch).collect(),
+                model_file: prev.model_file,
+                optimizer_file: prev.optimizer_file,
+                previous: None,
+                ..self
+            }),
+            other => Err(CheckpointError::NotKept {
+                asked: epoch,
+                kept: other
+                    .map(|p| p.epoch)
+                    .into_iter()
+                    .chain([self.epochs_done])
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Whether the files of `checkpoint` match their recorded checksums.
+    fn intact(&self, out: &OutputDir, checkpoint: &Checkpoint) -> bool {
+        [&checkpoint.model_file, &checkpoint.optimizer_file]
+            .into_iter()
+            .all(|name| match (self.checksums.get(name), out.read(name)) {
+                (Some(expected), Ok(bytes)) => &sha256(&bytes) == expected,
+                _ => false,
+            })
+    }
+}
+
+/// The bytes of checkpoint file `name`, checked against the checksum
+/// `state` recorded for it (states from before checksums are taken as
+/// they are).
+fn read_checked(out: &OutputDir, state: &RunState, name: &str) -> Result<Vec<u8>, CheckpointError> {
+    let bytes = out.read(name)?;
+    let Some(expected) = state.checksums.get(name) else {
+        return Ok(bytes);
+    };
+    let found = sha256(&bytes);
+    if &found == expected {
+        return Ok(bytes);
+    }
+    let intact = state
+        .previous
+        .clone()
+        .filter(|p| p.model_file != name && p.optimizer_file != name && state.intact(out, p));
+    Err(CheckpointError::Damaged {
+        path: out.path(name),
+        expected: expected.clone(),
+        found,
+        intact,
+    })
 }
 
 /// Reads a run's `state.json`.
@@ -60,15 +173,17 @@ pub fn read_state(out: &OutputDir) -> Result<RunState, CheckpointError> {
     })
 }
 
-/// Decodes the record in `name`. Burn's decoder reports some damaged files
-/// by panicking (a tensor whose byte count disagrees with its shape); that
-/// is caught here and reported as corruption too.
+/// Decodes the record in `name`, a file `state` names, after checking its
+/// checksum. Burn's decoder reports some damaged files by panicking (a
+/// tensor whose byte count disagrees with its shape); that is caught here
+/// and reported as corruption too.
 pub fn decode<B: Backend, R: Record<B>>(
     out: &OutputDir,
+    state: &RunState,
     name: &str,
     device: &B::Device,
 ) -> Result<R, CheckpointError> {
-    let bytes = out.read(name)?;
+    let bytes = read_checked(out, state, name)?;
     let corrupt = |detail: String| CheckpointError::Corrupt {
         path: out.path(name),
         detail,
@@ -98,16 +213,17 @@ fn decoder_message(e: &burn::record::RecorderError) -> String {
     }
 }
 
-/// Loads the model record `name` into `fresh` (the run's architecture,
-/// freshly built), after checking that the file holds the same
-/// architecture with the same parameter shapes.
+/// Loads the model record of `state` into `fresh` (the run's
+/// architecture, freshly built), after checking the file's checksum and
+/// that it holds the same architecture with the same parameter shapes.
 pub fn load_model<B: AutodiffBackend>(
     out: &OutputDir,
-    name: &str,
+    state: &RunState,
     fresh: Model<B>,
     device: &B::Device,
 ) -> Result<Model<B>, CheckpointError> {
-    let record: ModelRecord<B> = decode(out, name, device)?;
+    let name = state.model_file.as_str();
+    let record: ModelRecord<B> = decode(out, state, name, device)?;
     let mismatch = |reason: String| CheckpointError::Mismatch {
         path: out.path(name),
         reason,
@@ -185,8 +301,9 @@ fn first_difference(
 }
 
 /// Writes the model and optimizer records for the last epoch under new
-/// names, then points `state.json` at them; a crash at any moment leaves a
-/// consistent checkpoint (the previous one or the new one).
+/// names with their checksums, then points `state.json` at them, keeping
+/// the previous checkpoint; a crash at any moment leaves a consistent
+/// checkpoint (the previous one or the new one).
 pub fn write<B: AutodiffBackend, O: Record<B>>(
     out: &OutputDir,
     model: &Model<B>,
@@ -211,7 +328,25 @@ pub fn write<B: AutodiffBackend, O: Record<B>>(
     let optim_bytes = encode(&optimizer_file, Bytes::default().record(optimizer, ()))?;
     out.write(&model_file, &model_bytes)?;
     out.write(&optimizer_file, &optim_bytes)?;
-    let previous = read_state(out).ok();
+    let before = read_state(out).ok();
+    let previous = before
+        .as_ref()
+        .filter(|b| b.model_file != model_file)
+        .map(|b| Checkpoint {
+            epoch: b.epochs_done,
+            model_file: b.model_file.clone(),
+            optimizer_file: b.optimizer_file.clone(),
+        });
+    let mut checksums = std::collections::BTreeMap::new();
+    checksums.insert(model_file.clone(), sha256(&model_bytes));
+    checksums.insert(optimizer_file.clone(), sha256(&optim_bytes));
+    if let (Some(prev), Some(before)) = (&previous, &before) {
+        for name in [&prev.model_file, &prev.optimizer_file] {
+            if let Some(sum) = before.checksums.get(name) {
+                checksums.insert(name.clone(), sum.clone());
+            }
+        }
+    }
     let state = RunState {
         epochs_done: epoch,
         history: history.to_vec(),
@@ -219,6 +354,8 @@ pub fn write<B: AutodiffBackend, O: Record<B>>(
         wall_seconds,
         model_file,
         optimizer_file,
+        checksums,
+        previous: previous.clone(),
     };
     out.write(
         "state.json",
@@ -226,12 +363,13 @@ pub fn write<B: AutodiffBackend, O: Record<B>>(
             .expect("serialises")
             .as_bytes(),
     )?;
-    // Only our own superseded checkpoint files are removed.
-    if let Some(prev) = previous
-        && prev.model_file != state.model_file
+    // The checkpoint before the previous one goes (only our own files).
+    if let Some(old) = before.and_then(|b| b.previous)
+        && Some(&old) != previous.as_ref()
+        && old.model_file != state.model_file
     {
-        out.remove_own(&prev.model_file);
-        out.remove_own(&prev.optimizer_file);
+        out.remove_own(&old.model_file);
+        out.remove_own(&old.optimizer_file);
     }
     Ok(())
 }

@@ -91,7 +91,7 @@ pub fn demo_config(method: &str, options: &DemoOptions) -> Result<RunConfig, Con
 /// Runs the demo.
 pub fn run_demo(options: &DemoOptions) -> Result<DemoReport, RunError> {
     let dir = OutputDir::fresh_path(&options.out);
-    let root = OutputDir::create(&dir)?;
+    let root = OutputDir::create(&dir, "demo")?;
     let mut summaries = Vec::new();
     let mut histories = Vec::new();
     for method in &options.methods {
@@ -104,11 +104,12 @@ pub fn run_demo(options: &DemoOptions) -> Result<DemoReport, RunError> {
             RunOptions {
                 out: run_dir.clone(),
                 resume: false,
+                from_epoch: None,
                 progress: options.progress,
             },
         )?;
         let state: RunState =
-            serde_json::from_slice(&OutputDir::open(&run_dir)?.read("state.json")?)
+            serde_json::from_slice(&OutputDir::open_run(&run_dir)?.read("state.json")?)
                 .expect("written by this program");
         histories.push((method.clone(), state.history));
         summaries.push(summary);

@@ -130,6 +130,15 @@ impl BackendTask for HessianTask {
                 .forward(logits, lift_int::<Ad<B>, 1>(y.clone()))
         };
         let h = Hessian::from_batches(&model, loss, batches)?;
+        let dim = h.layout().dim();
+        if o.top_k > dim {
+            return Err(crate::config::ConfigError::invalid(
+                "--top-k",
+                o.top_k,
+                format!("the model has {dim} parameters, so at most {dim} eigenvalues"),
+            )
+            .into());
+        }
         let probes = HutchinsonConfig::new()
             .with_max_probes(o.probes)
             .with_min_probes(o.probes.min(10))

@@ -3,7 +3,7 @@
 //!
 //! Layout: [`config`] (every hyperparameter, TOML), [`backend`] (run-time
 //! backend choice), [`data`] (datasets with regimes, reproducible epochs),
-//! [`models`], [`optimizer`] (method and base optimizer from the config),
+//! [`models`], [`optimizer`] (the base optimizer from the config),
 //! [`train`] (the loop, evaluation, Hessian metrics), [`checkpoint`]
 //! (writing and checked reading of checkpoints),
 //! [`records`] (what is written), [`output`] (atomic, non-destructive
@@ -15,10 +15,14 @@
 //! [`provenance`] (commit and machine of a run).
 //!
 //! A run's configuration is TOML over documented defaults, with the CLI's
-//! `--set` overrides; bad values are typed errors:
+//! `--set` overrides; its `[optimizer]` table is sam-burn's `MethodConfig`.
+//! Bad values are typed errors, and a run starts only from a configuration
+//! that passed its one validation ([`config::RunConfig`]):
 //!
 //! ```
 //! use experiments::config::TrainConfig;
+//! use sam_burn::optim::MethodConfig;
+//!
 //! let cfg = TrainConfig::from_toml(
 //!     r#"
 //!     dataset = "mnist-10k"
@@ -29,11 +33,16 @@
 //!     "#,
 //! )?
 //! .with_overrides(&["optimizer.rho=0.05", "base.lr=0.05"])?;
-//! assert_eq!(cfg.optimizer.rho, Some(0.05));
-//! // Checks the whole configuration and returns the method.
-//! let method = experiments::optimizer::method_config(&cfg)?;
-//! assert_eq!(method.passes_per_step(), 3); // clean pass + Frob's 2 samples
+//! let MethodConfig::Universal(frob) = &cfg.optimizer else { unreachable!() };
+//! assert_eq!(frob.rho, Some(0.05));
+//! // The whole configuration, checked once; the method's noise takes the
+//! // run's seed.
+//! let run = cfg.validate()?;
+//! assert_eq!(run.method().passes_per_step(), 3); // clean pass + Frob's 2 samples
 //! assert!(TrainConfig::default().with_overrides(&["epochs=many"]).is_err());
+//! // A field the method does not have is refused by name.
+//! let err = TrainConfig::default().with_overrides(&["optimizer.lambda=0.1"]).unwrap_err();
+//! assert!(err.to_string().contains("method `sgd` has no field `lambda`"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
@@ -46,6 +55,7 @@ pub mod data;
 pub mod demo;
 pub mod heap;
 pub mod inspect;
+pub mod lock;
 pub mod models;
 pub mod optimizer;
 pub mod output;

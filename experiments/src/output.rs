@@ -1,9 +1,12 @@
 //! The output directory of a run: created fresh (never over someone's
-//! files), written atomically, reopened for `--resume`.
+//! files), locked against a second writer while it is open, written
+//! atomically, reopened for `--resume`.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use crate::lock::{LockError, RunLock};
 
 /// Why an output directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,9 @@ pub enum OutputError {
     /// `--resume` found no checkpoint.
     #[error("cannot resume: {0} holds no checkpoint (state.json)")]
     NothingToResume(PathBuf),
+    /// Another process writes to the directory.
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// `eval` or `hessian` was pointed at a directory without a run.
     #[error("{0} holds no trained run (no state.json): pass the --out directory of `usam train`")]
     NoRun(PathBuf),
@@ -53,45 +59,73 @@ pub struct OutputDir {
     created: bool,
     /// Files written through this handle, for [`OutputDir::abandon`].
     written: std::sync::Mutex<Vec<String>>,
+    /// The directory's lock, held while this handle writes to it.
+    lock: Option<RunLock>,
 }
 
+/// What a run that stopped before its first checkpoint may leave behind:
+/// the same command starts it again over these.
+const PRE_CHECKPOINT: [&str; 2] = ["config.toml", "steps.jsonl"];
+
 impl OutputDir {
-    /// Creates `root` for a new run. An existing non-empty directory is an
-    /// error: its content is never deleted or overwritten.
-    pub fn create(root: &Path) -> Result<Self, OutputError> {
-        if root.exists() {
-            let mut entries = fs::read_dir(root).map_err(io("cannot read", root))?;
-            if entries.next().is_some() {
-                return Err(OutputError::NotEmpty(root.to_path_buf()));
-            }
-        }
+    /// Creates `root` for a new run of `command` and locks it. An existing
+    /// directory must be empty, or hold only what a run of usam that
+    /// stopped before its first checkpoint left (its `config.toml`, and
+    /// `steps.jsonl`), which is replaced with a note; anything else is an
+    /// error, and nothing in the directory is deleted or overwritten.
+    pub fn create(root: &Path, command: &str) -> Result<Self, OutputError> {
         let created = !root.exists();
         fs::create_dir_all(root).map_err(io("cannot create", root))?;
-        Ok(Self::at(root, created))
+        let lock = RunLock::acquire(root, command)?.keep_alive();
+        let entries = user_entries(root)?;
+        if !entries.is_empty() {
+            if !stopped_before_checkpoint(root, &entries) {
+                return Err(OutputError::NotEmpty(root.to_path_buf()));
+            }
+            tracing::warn!(
+                "{}: a run that stopped before its first checkpoint left {}: starting it afresh",
+                root.display(),
+                entries.join(" and ")
+            );
+            for name in &entries {
+                let _ = fs::remove_file(root.join(name));
+            }
+        }
+        Ok(Self::at(root, created, Some(lock)))
     }
 
-    fn at(root: &Path, created: bool) -> Self {
+    fn at(root: &Path, created: bool, lock: Option<RunLock>) -> Self {
         Self {
             root: root.to_path_buf(),
             created,
             written: Default::default(),
+            lock,
         }
     }
 
-    /// Opens an existing run's directory for `--resume`.
-    pub fn open(root: &Path) -> Result<Self, OutputError> {
+    /// Opens an existing run's directory for `--resume` of `command`, and
+    /// locks it.
+    pub fn open(root: &Path, command: &str) -> Result<Self, OutputError> {
         if !root.join("state.json").is_file() {
             return Err(OutputError::NothingToResume(root.to_path_buf()));
         }
-        Ok(Self::at(root, false))
+        let lock = RunLock::acquire(root, command)?.keep_alive();
+        Ok(Self::at(root, false, Some(lock)))
     }
 
-    /// Opens a trained run's directory to read it (`eval`, `hessian`).
+    /// Whether `root` holds only what a run that stopped before its first
+    /// checkpoint left (then `--resume` starts it afresh).
+    pub fn stopped_before_first_checkpoint(root: &Path) -> bool {
+        user_entries(root).is_ok_and(|e| !e.is_empty() && stopped_before_checkpoint(root, &e))
+    }
+
+    /// Opens a trained run's directory to read it (`eval`, `hessian`),
+    /// without a lock.
     pub fn open_run(root: &Path) -> Result<Self, OutputError> {
         if !root.join("state.json").is_file() {
             return Err(OutputError::NoRun(root.to_path_buf()));
         }
-        Ok(Self::at(root, false))
+        Ok(Self::at(root, false, None))
     }
 
     /// Whether a checkpoint (`state.json`) exists.
@@ -103,11 +137,14 @@ impl OutputDir {
     /// files written through this handle, and the directory if
     /// [`create`](Self::create) made it and nothing else is in it, so the
     /// same command can simply be run again. Never touches other files.
-    pub fn abandon(self) {
-        let written = self
-            .written
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub fn abandon(mut self) {
+        drop(self.lock.take());
+        let written = std::mem::take(
+            &mut *self
+                .written
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
         for name in written {
             let _ = fs::remove_file(self.root.join(name));
         }
@@ -183,6 +220,37 @@ impl OutputDir {
     }
 }
 
+/// The directory's entries but its lock files.
+fn user_entries(root: &Path) -> Result<Vec<String>, OutputError> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(root).map_err(io("cannot read", root))? {
+        let name = entry
+            .map_err(io("cannot read", root))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if !name.starts_with(crate::lock::LOCK_FILE) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Whether `entries` of `root` are what a usam run leaves before its first
+/// checkpoint: a `config.toml` that usam reads (and `steps.jsonl`), or
+/// interrupted atomic writes of them.
+fn stopped_before_checkpoint(root: &Path, entries: &[String]) -> bool {
+    let ours = |name: &String| {
+        PRE_CHECKPOINT.contains(&name.as_str())
+            || PRE_CHECKPOINT
+                .iter()
+                .any(|f| name.starts_with(&format!(".{f}.tmp-")))
+    };
+    entries.iter().all(ours)
+        && crate::config::TrainConfig::from_file(&root.join("config.toml")).is_ok()
+}
+
 /// Writes `path` atomically unless it exists already and `force` is off:
 /// what `--json`, `--csv` and `--markdown` outputs use, so a user's file is
 /// never replaced by accident.
@@ -222,74 +290,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn never_touches_a_non_empty_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let keep = dir.path().join("precious.txt");
-        fs::write(&keep, "data").unwrap();
-        assert!(matches!(
-            OutputDir::create(dir.path()),
-            Err(OutputError::NotEmpty(_))
-        ));
-        assert_eq!(fs::read_to_string(&keep).unwrap(), "data");
-        // An empty or missing directory is fine.
-        let sub = dir.path().join("run");
-        let out = OutputDir::create(&sub).unwrap();
-        out.write("a.json", b"{}").unwrap();
-        assert_eq!(out.read("a.json").unwrap(), b"{}");
-        assert!(matches!(
-            OutputDir::open(&sub),
-            Err(OutputError::NothingToResume(_))
-        ));
-        assert_eq!(
-            OutputDir::fresh_path(&sub),
-            PathBuf::from(format!("{}-2", sub.display()))
-        );
-    }
-
-    #[test]
-    fn abandon_removes_only_what_the_run_wrote() {
-        let dir = tempfile::tempdir().unwrap();
-        let fresh = dir.path().join("new-run");
-        let out = OutputDir::create(&fresh).unwrap();
-        out.write("config.toml", b"x").unwrap();
-        out.abandon();
-        assert!(!fresh.exists());
-        // An existing empty directory stays; a stranger's file too.
-        let existing = dir.path().join("existing");
-        fs::create_dir(&existing).unwrap();
-        let out = OutputDir::create(&existing).unwrap();
-        out.write("config.toml", b"x").unwrap();
-        fs::write(existing.join("notes.txt"), "mine").unwrap();
-        out.abandon();
-        assert!(existing.join("notes.txt").exists());
-        assert!(!existing.join("config.toml").exists());
-    }
-
-    #[test]
-    fn write_new_refuses_an_existing_file_unless_forced() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("h.json");
-        write_new(&p, b"first", false).unwrap();
-        assert!(matches!(
-            write_new(&p, b"second", false),
-            Err(OutputError::FileExists(_))
-        ));
-        assert_eq!(fs::read(&p).unwrap(), b"first");
-        write_new(&p, b"third", true).unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"third");
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole_files_and_leaves_no_temporaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-}
+mod tests;

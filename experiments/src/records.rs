@@ -1,7 +1,7 @@
 //! What a run writes: one [`EpochRecord`] per line of `epochs.jsonl`, a
 //! [`Summary`] in `summary.json`, and the checkpoint [`RunState`].
 
-use sam_core::schedule::Between;
+use sam_burn::optim::Between;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
@@ -189,7 +189,7 @@ pub struct Summary {
 
 /// Serde default of `every` in files written before schedules existed.
 pub(crate) fn one_step() -> u64 {
-    sam_core::schedule::Schedule::EVERY_STEP.every
+    sam_burn::optim::Schedule::EVERY_STEP.every
 }
 
 /// The checkpointed state beside the model and optimizer records.
@@ -206,6 +206,26 @@ pub struct RunState {
     /// File names of the model and optimizer records of `epochs_done`.
     pub model_file: String,
     /// See `model_file`.
+    pub optimizer_file: String,
+    /// SHA-256 (hex) of every checkpoint file named here, recorded when it
+    /// was written and checked when it is read (empty in states written
+    /// before usam recorded them).
+    #[serde(default)]
+    pub checksums: std::collections::BTreeMap<String, String>,
+    /// The checkpoint before this one, kept until the next is written: what
+    /// a run resumes from (`--from-epoch`) when the latest is damaged.
+    #[serde(default)]
+    pub previous: Option<Checkpoint>,
+}
+
+/// One epoch's checkpoint files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Epochs done when it was written.
+    pub epoch: usize,
+    /// The model record.
+    pub model_file: String,
+    /// The optimizer record.
     pub optimizer_file: String,
 }
 

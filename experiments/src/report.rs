@@ -464,10 +464,30 @@ fn markdown(c: &Contents<'_>) -> String {
     m
 }
 
+/// Whether `path` is a report usam wrote (it names itself in its title).
+fn written_by_usam(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| {
+        let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
+        head.contains("<title>usam report: ") || head.starts_with("# usam report: ")
+    })
+}
+
 /// Writes `report.html`, `report.md` and the Markdown's SVG figures into
 /// `dir`, replacing earlier reports (they are derived files).
-pub fn write(dir: &Path) -> Result<Written, ReportError> {
+///
+/// The directory is locked while the report is written. A `report.html`
+/// or `report.md` that usam did not write (a user's own notes under that
+/// name) is refused unless `force`.
+pub fn write(dir: &Path, force: bool) -> Result<Written, ReportError> {
     let runs = read_runs(dir)?;
+    for name in [HTML, MARKDOWN] {
+        let path = dir.join(name);
+        if !force && path.exists() && !written_by_usam(&path) {
+            return Err(crate::output::OutputError::FileExists(path).into());
+        }
+    }
+    let _lock =
+        crate::lock::RunLock::acquire(dir, "report").map_err(crate::output::OutputError::from)?;
     let (html, markdown, figures) = render(dir, &runs)?;
     let mut written = Written {
         html: dir.join(HTML),
@@ -503,7 +523,7 @@ mod tests {
     fn an_empty_directory_is_a_clear_error() {
         let tmp = std::env::temp_dir().join(format!("usam-report-empty-{}", std::process::id()));
         std::fs::create_dir_all(&tmp).unwrap();
-        let err = write(&tmp).unwrap_err();
+        let err = write(&tmp, false).unwrap_err();
         std::fs::remove_dir_all(&tmp).unwrap();
         assert!(matches!(err, ReportError::NoRuns(_)), "{err}");
         assert!(err.to_string().contains("no run under"));

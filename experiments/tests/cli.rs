@@ -402,16 +402,27 @@ fn bad_guard_and_schedule_settings_exit_with_code_2() {
     let cases: [(&[&str], &str); 7] = [
         (
             &["train", "--out", d, "--method", "sam", "--every", "0"],
-            "optimizer.every",
+            "optimizer.schedule.every",
         ),
         (&["train", "--out", d, "--every", "-1"], "--every"),
         (&["train", "--out", d, "--between", "sometimes"], "reuse"),
-        (&["train", "--out", d, "--guard-ratio", "-1"], "guard_ratio"),
+        (
+            &["train", "--out", d, "--guard-ratio", "-1"],
+            "--guard-ratio",
+        ),
         (&["train", "--out", d, "--guard-ratio", "wide"], "off"),
         (&["train", "--out", d, "--on-non-finite", "halt"], "skip"),
         (
-            &["train", "--out", d, "--set", "optimizer.guard_ratio=0"],
-            "guard_ratio",
+            &[
+                "train",
+                "--out",
+                d,
+                "--method",
+                "frob",
+                "--set",
+                "optimizer.guard_ratio=0",
+            ],
+            "optimizer.guard.max_ratio",
         ),
     ];
     assert_usage_errors(&cases, d);
@@ -487,7 +498,7 @@ fn every_bundled_config_parses_and_validates() {
         tmp.path().join("x").to_str().unwrap(),
         "--print-config",
     ]);
-    assert!(stored.contains("guard_ratio = \"off\""), "{stored}");
+    assert!(stored.contains("max_ratio = \"off\""), "{stored}");
 }
 
 #[test]

@@ -87,11 +87,14 @@ fn check_steps(options: &BenchOptions) -> Result<(), RunError> {
         Err(ConfigError::invalid(field, value, reason).into())
     };
     if options.steps == 0 {
-        return invalid("steps", 0, "at least one timed round");
+        return invalid("--steps", 0, "at least one timed round");
+    }
+    if options.batch == 0 {
+        return invalid("--batch", 0, "a batch holds at least one example");
     }
     if options.warmup == 0 && options.backend.tunes_kernels() {
         return invalid(
-            "warmup",
+            "--warmup",
             0,
             "the first round compiles and autotunes the kernels on wgpu and CUDA: at least 1",
         );

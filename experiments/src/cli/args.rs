@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand};
 use experiments::backend::BackendKind;
 use experiments::config::{BaseKind, ScheduleKind};
 use experiments::models::ModelKind;
-use sam_core::guard::NonFinite;
-use sam_core::schedule::Between;
+use sam_burn::optim::Between;
+use sam_burn::optim::NonFinite;
 
 #[derive(Parser)]
 #[command(
@@ -16,8 +16,9 @@ use sam_core::schedule::Between;
     about = "Universal sharpness-aware minimization experiments on Burn"
 )]
 pub(crate) struct Cli {
-    /// Log level filter (error, warn, info, debug); also RUST_LOG.
-    #[arg(long, global = true, default_value = "warn")]
+    /// Log level filter (error, warn, info, debug, trace, off, or a
+    /// tracing directive such as `experiments=debug`); also RUST_LOG.
+    #[arg(long, global = true, default_value = "warn", value_parser = log_filter)]
     pub(crate) log: String,
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -65,7 +66,7 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value = "runs/demo")]
     pub(crate) out: PathBuf,
     /// Epochs per method.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) epochs: usize,
     /// Backend: cpu, ndarray, wgpu, cuda.
     #[arg(long, default_value = "cpu")]
@@ -93,6 +94,11 @@ pub(crate) struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub(crate) resume: bool,
+    /// With --resume: continue from the checkpoint of this epoch instead of
+    /// the last (a run keeps its previous one, for a damaged last
+    /// checkpoint).
+    #[arg(long, requires = "resume")]
+    pub(crate) from_epoch: Option<usize>,
     /// Dataset: mnist-10k, mnist, fashion-mnist, cifar10, cifar100, cifar100-coarse, svhn, `folder:<path>`.
     #[arg(long)]
     pub(crate) dataset: Option<String>,
@@ -155,9 +161,9 @@ pub(crate) struct TrainArgs {
     /// half and three quarters of the epochs; 50,100,150 of 200).
     #[arg(long, value_delimiter = ',')]
     pub(crate) milestones: Vec<usize>,
-    /// Multistep factor.
-    #[arg(long, default_value_t = 0.1)]
-    pub(crate) gamma: f64,
+    /// Multistep factor (default 0.1).
+    #[arg(long)]
+    pub(crate) gamma: Option<f64>,
     /// Epochs.
     #[arg(long)]
     pub(crate) epochs: Option<usize>,
@@ -257,6 +263,9 @@ pub(crate) struct ReportArgs {
     /// are written into it).
     #[arg(long)]
     pub(crate) dir: PathBuf,
+    /// Replace a report.html or report.md that usam did not write.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Args)]
@@ -329,5 +338,22 @@ fn guard_ratio(s: &str) -> Result<String, String> {
     match t.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(super::train_config::toml_float(r)),
         _ => Err(format!("`{s}`: expected a finite positive number or off")),
+    }
+}
+
+/// `--log`: a level or a tracing directive (`loud` is neither).
+fn log_filter(s: &str) -> Result<String, String> {
+    let levels = ["error", "warn", "info", "debug", "trace", "off"];
+    let ok = s.split(',').all(|d| {
+        let level = d.rsplit('=').next().unwrap_or(d).trim();
+        levels.contains(&level.to_ascii_lowercase().as_str())
+    });
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}`: expected one of {} (or target=level, comma-separated)",
+            levels.join(", ")
+        ))
     }
 }

@@ -17,7 +17,7 @@ pub(crate) fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Hessian(a) => hessian(a),
         Command::Sweep(a) => sweep_cmd(a),
         Command::Table(a) => table(a),
-        Command::Report(a) => report(&a.dir, true),
+        Command::Report(a) => report(&a.dir, true, a.force),
         Command::Bench(a) => bench_cmd(a),
         Command::Selftest(a) => {
             let report = experiments::selftest::run(a.backend, a.device)?;
@@ -34,7 +34,7 @@ pub(crate) fn dispatch(command: Command) -> Result<(), Failure> {
 pub(crate) fn demo(a: DemoArgs) -> Result<(), Failure> {
     let options = DemoOptions {
         out: a.out,
-        epochs: a.epochs.max(1),
+        epochs: a.epochs,
         backend: a.backend,
         methods: a.methods,
         progress: !a.quiet,
@@ -47,13 +47,23 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), Failure> {
         "results, curves and checkpoints in {} (demo.md, demo.png)",
         outcome.dir.display()
     );
-    report(&outcome.dir, false)
+    report(&outcome.dir, false, false)
 }
 
 /// Writes the report of `dir` and says where. `usage`: a directory without
 /// runs is the caller's mistake (exit 2), not a failed run.
-pub(crate) fn report(dir: &std::path::Path, usage: bool) -> Result<(), Failure> {
-    match experiments::report::write(dir) {
+/// Writes the report of `dir`; `usage`: the user asked for it by name
+/// (`usam report`), so a wrong directory is bad usage.
+pub(crate) fn report(dir: &std::path::Path, usage: bool, force: bool) -> Result<(), Failure> {
+    use experiments::output::OutputError;
+    use experiments::report::ReportError;
+    if usage && !dir.is_dir() {
+        return Err(Failure::Usage(format!(
+            "{} is not a directory: pass a run's or a sweep's output directory",
+            dir.display()
+        )));
+    }
+    match experiments::report::write(dir, force) {
         Ok(w) => {
             println!(
                 "report: {} (Markdown: {})",
@@ -62,9 +72,11 @@ pub(crate) fn report(dir: &std::path::Path, usage: bool) -> Result<(), Failure> 
             );
             Ok(())
         }
-        Err(e @ experiments::report::ReportError::NoRuns(_)) if usage => {
-            Err(Failure::Usage(e.to_string()))
+        Err(e @ ReportError::NoRuns(_)) if usage => Err(Failure::Usage(e.to_string())),
+        Err(ReportError::Output(o @ OutputError::FileExists(_))) => {
+            Err(Failure::Usage(o.to_string()))
         }
+        Err(ReportError::Output(o @ OutputError::Locked(_))) => Err(Failure::Run(o.to_string())),
         Err(e) => Err(Failure::Run(format!("cannot write the report: {e}"))),
     }
 }
@@ -72,6 +84,17 @@ pub(crate) fn report(dir: &std::path::Path, usage: bool) -> Result<(), Failure> 
 pub(crate) fn train(a: TrainArgs) -> Result<(), Failure> {
     // The run's one validation.
     let cfg = train_config(&a)?.validate()?;
+    if a.resume
+        && a.from_epoch.is_none()
+        && let Some(done) = experiments::train::finished_epochs(&a.out)
+        && done >= cfg.epochs
+    {
+        return Err(Failure::Usage(format!(
+            "the run in {} has finished its {done} epochs: nothing to resume (--epochs {} or more trains it further)",
+            a.out.display(),
+            done + 1
+        )));
+    }
     if a.print_config {
         print!("{}", cfg.to_toml());
         return Ok(());
@@ -81,6 +104,7 @@ pub(crate) fn train(a: TrainArgs) -> Result<(), Failure> {
         RunOptions {
             out: a.out.clone(),
             resume: a.resume,
+            from_epoch: a.from_epoch,
             progress: !a.quiet,
         },
     )?;
@@ -112,8 +136,21 @@ pub(crate) fn hessian(a: HessianArgs) -> Result<(), Failure> {
         top_k: a.top_k,
         log_det: a.log_det,
     };
+    for (flag, value) in [("--samples", a.samples), ("--probes", a.probes)] {
+        if value == 0 {
+            return Err(Failure::Usage(format!(
+                "{flag} 0: the Hessian estimates need at least one"
+            )));
+        }
+    }
     // The user's own file is checked before the work, not after.
     if let Some(path) = &a.json {
+        if path.is_dir() {
+            return Err(Failure::Usage(format!(
+                "--json {}: is a directory; name a file",
+                path.display()
+            )));
+        }
         experiments::output::check_new(path, a.force).map_err(|e| Failure::Usage(e.to_string()))?;
     }
     let RunArgs {
@@ -121,6 +158,13 @@ pub(crate) fn hessian(a: HessianArgs) -> Result<(), Failure> {
         backend,
         data_dir,
     } = &a.target;
+    // hessian.json goes into the run, and the checkpoint must not change
+    // under the measurement: one writer at a time.
+    let _lock = run
+        .join("state.json")
+        .is_file()
+        .then(|| experiments::lock::RunLock::acquire(run, "hessian"))
+        .transpose()?;
     let data_dir = data_dir.as_deref().map(absolute).transpose()?;
     let report = experiments::inspect::hessian_run(run, *backend, data_dir, &options)?;
     let json = serde_json::to_string_pretty(&report).expect("serialises");
@@ -136,6 +180,18 @@ pub(crate) fn hessian(a: HessianArgs) -> Result<(), Failure> {
 pub(crate) fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
     let sweep = SweepConfig::from_file(&a.config)?;
     let runs = sweep.runs(&a.out, &a.sets)?;
+    if runs.is_empty() {
+        return Err(Failure::Usage(format!(
+            "{}: the grid has no run (are `methods`, `datasets`, `regimes` and `seeds` all non-empty?)",
+            a.config.display()
+        )));
+    }
+    sweep::root::claim(&a.out, &runs, a.dry_run).map_err(|e| match e {
+        sweep::root::RootError::Output(o @ experiments::output::OutputError::Locked(_)) => {
+            Failure::Run(o.to_string())
+        }
+        other => Failure::Usage(other.to_string()),
+    })?;
     let total = runs.len();
     for (i, run) in runs.into_iter().enumerate() {
         let status = sweep::status(&run.dir);
@@ -152,6 +208,7 @@ pub(crate) fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
             RunOptions {
                 out: run.dir.clone(),
                 resume: status == RunStatus::Resume,
+                from_epoch: None,
                 progress: !a.quiet,
             },
         ) {
@@ -180,7 +237,7 @@ pub(crate) fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
     if !a.dry_run {
         let cells = sweep::collect(&a.out).map_err(|e| Failure::Run(e.to_string()))?;
         println!("\n{}", sweep::markdown(&cells));
-        report(&a.out, false)?;
+        report(&a.out, false, false)?;
     }
     Ok(())
 }

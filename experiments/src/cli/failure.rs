@@ -4,6 +4,8 @@
 
 use experiments::backend::BackendError;
 use experiments::config::ConfigError;
+use experiments::lock::LockError;
+use experiments::output::OutputError;
 use experiments::train::RunError;
 
 /// A failure, with the exit code it maps to.
@@ -16,6 +18,9 @@ impl From<RunError> for Failure {
     fn from(e: RunError) -> Self {
         match e {
             RunError::Config(c) => Failure::Usage(c.to_string()),
+            // Another process writing the directory: this one cannot
+            // proceed now, though nothing was wrong with its request.
+            RunError::Output(o @ OutputError::Locked(_)) => Failure::Run(o.to_string()),
             RunError::Output(o) => Failure::Usage(o.to_string()),
             // A device list naming no, the same or a missing device is
             // bad input, refused before any work.
@@ -32,5 +37,11 @@ impl From<RunError> for Failure {
 impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Self {
         Failure::Usage(e.to_string())
+    }
+}
+
+impl From<LockError> for Failure {
+    fn from(e: LockError) -> Self {
+        Failure::Run(e.to_string())
     }
 }

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use experiments::config::{LrSchedule, TrainConfig};
+use experiments::config::{LrSchedule, ScheduleKind, TrainConfig};
 
 use super::args::TrainArgs;
 use super::failure::Failure;
@@ -43,10 +43,7 @@ pub(crate) fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     set!(c.base.kind, a.base);
     set!(c.base.lr, a.lr);
     set!(c.epochs, a.epochs);
-    // After --epochs: multistep's default milestones follow the run length.
-    if let Some(kind) = a.schedule {
-        c.schedule = LrSchedule::of_kind(kind, &a.milestones, a.gamma, c.epochs);
-    }
+    lr_schedule(a, &mut c);
     set!(c.batch_size, a.batch_size);
     set!(c.seed, a.seed);
     set!(c.backend, a.backend);
@@ -58,6 +55,44 @@ pub(crate) fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     let mut sets = method_sets(a);
     sets.extend(a.sets.iter().cloned());
     Ok(c.with_overrides(&sets)?)
+}
+
+/// `--schedule`, `--milestones` and `--gamma` (after `--epochs`:
+/// multistep's default milestones follow the run length). Without
+/// `--schedule` the last two change a multistep schedule of the config
+/// file; on another schedule they have no effect, which is said.
+fn lr_schedule(a: &TrainArgs, c: &mut TrainConfig) {
+    let given = !a.milestones.is_empty() || a.gamma.is_some();
+    match (a.schedule, &mut c.schedule) {
+        (Some(kind), _) => {
+            if given && kind != ScheduleKind::Multistep {
+                tracing::warn!("--milestones and --gamma have no effect on the {kind:?} schedule");
+            }
+            let gamma = a.gamma.unwrap_or(0.1);
+            c.schedule = LrSchedule::of_kind(kind, &a.milestones, gamma, c.epochs);
+        }
+        (None, LrSchedule::Multistep { milestones, gamma }) => {
+            if !a.milestones.is_empty() {
+                *milestones = a.milestones.clone();
+            }
+            if let Some(g) = a.gamma {
+                *gamma = g;
+            }
+        }
+        (None, other) if given => tracing::warn!(
+            "--milestones and --gamma have no effect on the {} schedule: add --schedule multistep",
+            other.kind_name()
+        ),
+        _ => {}
+    }
+    if let LrSchedule::Multistep { milestones, .. } = &c.schedule
+        && let Some(late) = milestones.iter().find(|&&m| m >= c.epochs)
+    {
+        tracing::warn!(
+            "milestone {late} is not before the run's end ({} epochs): the learning rate never drops there",
+            c.epochs
+        );
+    }
 }
 
 /// The method's flags as `optimizer.*` overrides.

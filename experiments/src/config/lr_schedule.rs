@@ -74,6 +74,15 @@ impl LrSchedule {
         }
     }
 
+    /// Its kind, as the command line names it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            LrSchedule::Constant => "constant",
+            LrSchedule::Multistep { .. } => "multistep",
+            LrSchedule::Cosine { .. } => "cosine",
+        }
+    }
+
     /// The rate of `epoch` (0-based) in a run of `epochs`.
     pub fn lr(&self, base: f64, epoch: usize, epochs: usize) -> f64 {
         match self {

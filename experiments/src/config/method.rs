@@ -4,8 +4,8 @@
 //! from the run's `seed`. Tables in the layout of usam 0.1 are migrated
 //! ([`legacy`](super::legacy)).
 
+use sam_burn::optim::Guard;
 use sam_burn::optim::{MethodConfig, SchemaError};
-use sam_core::guard::Guard;
 use serde_json::{Map, Value};
 
 use super::legacy;
@@ -73,11 +73,26 @@ fn prune(table: &mut Map<String, Value>, default: &Map<String, Value>) {
     });
 }
 
+/// Refuses NaN and infinities anywhere under `path`, naming the field:
+/// TOML can write them, and they are never a valid setting.
+fn check_finite(path: &str, value: &toml::Value) -> Result<(), String> {
+    match value {
+        toml::Value::Float(f) if !f.is_finite() => Err(format!(
+            "{path} = {f}: must be finite and within range (a setting is never NaN or infinite)"
+        )),
+        toml::Value::Table(t) => t
+            .iter()
+            .try_for_each(|(k, v)| check_finite(&format!("{path}.{k}"), v)),
+        toml::Value::Array(a) => a.iter().try_for_each(|v| check_finite(path, v)),
+        _ => Ok(()),
+    }
+}
+
 /// The `[optimizer]` field's serde: the tagged table of [`to_table`],
 /// read by [`from_table`].
 pub(crate) mod serde_table {
     use serde::ser::SerializeMap;
-    use serde::{Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serializer};
 
     use super::MethodConfig;
 
@@ -93,7 +108,20 @@ pub(crate) mod serde_table {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MethodConfig, D::Error> {
-        let table = sam_burn::optim::method::schema::read_table(d)?;
-        super::from_table(table).map_err(serde::de::Error::custom)
+        use serde::de::Error;
+        let table = toml::Table::deserialize(d)?;
+        super::check_finite("optimizer", &toml::Value::Table(table.clone()))
+            .map_err(D::Error::custom)?;
+        let table = serde_json::to_value(table)
+            .ok()
+            .and_then(|v| match v {
+                serde_json::Value::Object(m) => Some(m),
+                _ => None,
+            })
+            .ok_or_else(|| D::Error::custom("optimizer: a table is expected"))?;
+        super::from_table(table).map_err(|e| match e.field() {
+            Some(field) => D::Error::custom(format!("optimizer.{field}: {e}")),
+            None => D::Error::custom(e),
+        })
     }
 }

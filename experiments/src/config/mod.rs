@@ -162,6 +162,16 @@ pub enum ConfigError {
     /// A `--set` argument is not `key=value`.
     #[error("invalid --set `{0}`: expected key=value, e.g. optimizer.rho=0.05")]
     Set(String),
+    /// A `--set` path goes into a setting that is not a table.
+    #[error(
+        "invalid --set `{set}`: `{key}` goes into a setting that holds a value, not a table (dotted keys name fields of tables, e.g. optimizer.rho=0.05 or schedule.gamma=0.2)"
+    )]
+    NotATable {
+        /// The argument.
+        set: String,
+        /// Its key.
+        key: String,
+    },
     /// `--resume` was asked to change settings a run cannot change midway.
     #[error(
         "--resume continues a run with the settings it started with, and these differ from the run's: {}; nothing was changed (train into another --out to use them; a resume may change epochs, backend, device, devices, workers, data_dir, download and log_steps)",
@@ -190,16 +200,35 @@ impl ConfigError {
         }
     }
 
-    /// The field a method's error is about (`optimizer.rho`), or
-    /// `optimizer` when it names none.
+    /// A method's validation error, naming its field (`optimizer.rho`)
+    /// and value where the error has them.
     pub fn from_method(method: &MethodConfig, e: OptimError) -> Self {
+        use sam_core::SamError;
         let field = e
             .config_field()
             .map_or_else(|| "optimizer".to_string(), |f| format!("optimizer.{f}"));
+        let name = method.name();
+        let (value, reason) = match e {
+            OptimError::InvalidConfig { value, reason, .. } => (value, reason.to_string()),
+            OptimError::Core(SamError::InvalidRho(v)) => (
+                v.to_string(),
+                format!(
+                    "must be finite and positive for {name}: its coefficients divide by rho (sam, asam and ssam accept 0: the base optimizer's step)"
+                ),
+            ),
+            OptimError::Core(SamError::InvalidLambda(v)) => {
+                (v.to_string(), "must be finite and non-negative".into())
+            }
+            OptimError::Core(SamError::TooFewSamples { needed, got }) => (
+                got.to_string(),
+                format!("{name} needs at least {needed} samples per step"),
+            ),
+            other => (format!("(method {name})"), other.to_string()),
+        };
         ConfigError::Invalid {
             field,
-            value: format!("(method {})", method.name()),
-            reason: e.to_string(),
+            value,
+            reason,
         }
     }
 }
@@ -282,8 +311,14 @@ impl TrainConfig {
                 .filter(|(k, _)| !k.trim().is_empty())
                 .ok_or_else(|| ConfigError::Set(set.to_string()))?;
             let parts: Vec<&str> = key.trim().split('.').map(str::trim).collect();
-            if !set_path(&mut value, &parts, parse_value(raw.trim())) {
+            if parts.iter().any(|p| p.is_empty()) {
                 return Err(ConfigError::Set(set.to_string()));
+            }
+            if !set_path(&mut value, &parts, parse_value(raw.trim())) {
+                return Err(ConfigError::NotATable {
+                    set: set.to_string(),
+                    key: key.trim().to_string(),
+                });
             }
         }
         value

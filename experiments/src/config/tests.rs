@@ -1,7 +1,7 @@
 use super::*;
 use proptest::prelude::*;
+use sam_burn::optim::Guard;
 use sam_burn::optim::{BaseConfig, UniversalSamConfig};
-use sam_core::guard::Guard;
 use sam_core::presets::Preset;
 
 fn universal(c: &TrainConfig) -> &UniversalSamConfig {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, RunConfig, TrainConfig};
-use sam_core::schedule::Between;
+use sam_burn::optim::Between;
 
 /// A regime of the grid.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -446,6 +446,7 @@ pub fn status(dir: &Path) -> RunStatus {
     }
 }
 
+pub mod root;
 mod table;
 
 pub use table::{

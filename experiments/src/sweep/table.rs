@@ -76,18 +76,33 @@ pub struct FoundRun {
 }
 
 /// Every run under `dir` (its `summary.json` or `failed.json`), sorted by
-/// directory. Files of another format are skipped.
+/// directory. A file that does not parse is named in a warning and left
+/// out; when no file parses, that is an error naming the first one.
 pub fn find_runs(dir: &Path) -> Result<Vec<FoundRun>, std::io::Error> {
     let mut paths = Vec::new();
     walk(dir, &mut paths)?;
     paths.sort();
     // (run, method label before the learning rate, lr)
     let mut found: Vec<(FoundRun, Option<f64>)> = Vec::new();
+    let mut unreadable: Vec<String> = Vec::new();
     for path in paths {
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                unreadable.push(format!("{}: {e}", path.display()));
+                continue;
+            }
         };
         let run_dir = path.parent().unwrap_or(dir).to_path_buf();
+        let parsed = if path.ends_with(FAILED) {
+            serde_json::from_str::<FailedRun>(&text).map(|_| ())
+        } else {
+            serde_json::from_str::<Summary>(&text).map(|_| ())
+        };
+        if let Err(e) = parsed {
+            unreadable.push(format!("{} is malformed: {e}", path.display()));
+            continue;
+        }
         if path.ends_with(FAILED) {
             if let Ok(f) = serde_json::from_str::<FailedRun>(&text) {
                 found.push((
@@ -113,6 +128,19 @@ pub fn find_runs(dir: &Path) -> Result<Vec<FoundRun>, std::io::Error> {
                 s.lr,
             ));
         }
+    }
+    if found.is_empty() && !unreadable.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "no readable run under {}: {}",
+                dir.display(),
+                unreadable.join("; ")
+            ),
+        ));
+    }
+    for u in &unreadable {
+        tracing::warn!("left out of the table: {u}");
     }
     let mut rates: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for (f, lr) in &found {

@@ -131,8 +131,13 @@ fn start<B: Backend>(
             wall_before: 0.0,
         });
     };
-    let model = checkpoint::load_model(run.out, &state.model_file, model, device)?;
-    let optim = optim.load_record(checkpoint::decode(run.out, &state.optimizer_file, device)?);
+    let model = checkpoint::load_model(run.out, state, model, device)?;
+    let optim = optim.load_record(checkpoint::decode(
+        run.out,
+        state,
+        &state.optimizer_file,
+        device,
+    )?);
     if main {
         // Steps of an epoch that did not reach its checkpoint are run
         // again; their old lines go.

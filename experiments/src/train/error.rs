@@ -30,7 +30,7 @@ pub enum RunError {
     #[error(transparent)]
     Output(#[from] OutputError),
     /// A training step failed (the last checkpoint is intact).
-    #[error("epoch {epoch}, step {step}: {source}{}", divergence_hint(.source))]
+    #[error("epoch {epoch}, step {step}: {source}{}", divergence_hint(*.epoch, *.step, .source))]
     Step {
         /// Epoch (1-based).
         epoch: usize,
@@ -74,13 +74,33 @@ impl RunError {
     }
 }
 
-/// What to try when a step failed on non-finite numbers.
-fn divergence_hint(error: &OptimError) -> &'static str {
+/// What to try when a step failed on non-finite numbers: at the very
+/// first step nothing has diverged yet, so the perturbation radius (a
+/// perturbed pass) or the data and model (the clean pass) are to blame.
+fn divergence_hint(epoch: usize, step: usize, error: &OptimError) -> &'static str {
+    use sam_burn::optim::Pass;
     use sam_core::SamError;
+    let first = epoch == 1 && step == 0;
     match error {
+        OptimError::NonFiniteLoss {
+            pass: Pass::Perturbed { .. },
+            ..
+        }
+        | OptimError::Core(SamError::NonFiniteLoss { .. })
+            if first =>
+        {
+            " (at the first step, before any update: the perturbation radius optimizer.rho is too large for this model; try a smaller --rho)"
+        }
+        OptimError::NonFiniteLoss {
+            pass: Pass::Clean, ..
+        } if first => {
+            " (at the first step, before any update: the model's loss on this data is not finite; check the data and the batch size)"
+        }
         OptimError::NonFiniteLoss { .. }
-        | OptimError::Core(SamError::NonFinite { .. } | SamError::NonFiniteLoss { .. }) => {
-            " (the run diverged: try a lower learning rate, or the stability guard, optimizer.guard_ratio; see the README's notes on the mathematics)"
+        | OptimError::Core(
+            SamError::NonFinite { .. } | SamError::NonFiniteLoss { .. } | SamError::Overflow { .. },
+        ) => {
+            " (the run diverged: try a lower learning rate, or the stability guard, optimizer.guard.max_ratio; see the README's notes on the mathematics)"
         }
         _ => "",
     }

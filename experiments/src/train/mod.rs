@@ -39,6 +39,9 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Continue the run in `out` from its last checkpoint.
     pub resume: bool,
+    /// With `resume`: continue from the checkpoint of this epoch instead
+    /// (the previous one, which a run keeps).
+    pub from_epoch: Option<usize>,
     /// Show progress bars.
     pub progress: bool,
 }
@@ -119,13 +122,23 @@ fn train<B: Backend>(
     devices: Vec<B::Device>,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
-    if options.resume {
-        let out = OutputDir::open(&options.out)?;
-        let state = checkpoint::read_state(&out)?;
+    let before_checkpoint = OutputDir::stopped_before_first_checkpoint(&options.out);
+    if options.resume && !before_checkpoint {
+        let out = OutputDir::open(&options.out, "train")?;
+        let mut state = checkpoint::read_state(&out)?;
+        if let Some(epoch) = options.from_epoch {
+            state = state.rolled_back_to(epoch)?;
+        }
         let cfg = cfg.resuming(&state.config)?;
         return train_on::<B>(&out, Some(state), cfg, options, devices, started);
     }
-    let out = OutputDir::create(&options.out)?;
+    if options.resume {
+        tracing::warn!(
+            "{}: the run stopped before its first checkpoint: starting it from scratch",
+            options.out.display()
+        );
+    }
+    let out = OutputDir::create(&options.out, "train")?;
     let keep_log = cfg.log_steps;
     let result = train_on::<B>(&out, None, cfg, options, devices, started);
     // A run that failed before its first checkpoint leaves nothing behind,
@@ -137,10 +150,27 @@ fn train<B: Backend>(
     result
 }
 
+/// The epochs of the run in `dir` when it has finished (its summary is
+/// written), for telling a `--resume` with nothing to do.
+pub fn finished_epochs(dir: &std::path::Path) -> Option<usize> {
+    if !dir.join("summary.json").is_file() {
+        return None;
+    }
+    let out = OutputDir::open_run(dir).ok()?;
+    checkpoint::read_state(&out).ok().map(|s| s.epochs_done)
+}
+
 /// The configuration a `--resume` of the run in `dir` starts from (its
-/// stored one), for building the requested configuration over it.
+/// stored one, or the `config.toml` of a run that stopped before its
+/// first checkpoint), for building the requested configuration over it.
 pub fn stored_config(dir: &std::path::Path) -> Result<TrainConfig, RunError> {
-    let out = OutputDir::open(dir)?;
+    if OutputDir::stopped_before_first_checkpoint(dir) {
+        return Ok(TrainConfig::from_file(&dir.join("config.toml"))?);
+    }
+    let out = OutputDir::open_run(dir).map_err(|e| match e {
+        crate::output::OutputError::NoRun(d) => crate::output::OutputError::NothingToResume(d),
+        other => other,
+    })?;
     Ok(checkpoint::read_state(&out)?.config)
 }
 
@@ -157,6 +187,13 @@ fn train_on<B: Backend>(
     out.write("config.toml", cfg.to_toml().as_bytes())?;
 
     let data = RunData::load(&cfg)?;
+    if cfg.batch_size > data.train.len() {
+        tracing::warn!(
+            "batch size {} is larger than the training set ({} examples): each epoch is one step on the whole set",
+            cfg.batch_size,
+            data.train.len()
+        );
+    }
     info!(
         train = data.train.len(),
         test = data.test.len(),
@@ -190,9 +227,16 @@ pub fn load_run<B: Backend>(
     if let Some(dir) = data_dir {
         state.config.data_dir = Some(dir.to_path_buf());
     }
-    let cfg = state.config.validate()?;
+    let cfg = state.config.clone().validate()?;
     let data = RunData::load(&cfg)?;
+    if cfg.batch_size > data.train.len() {
+        tracing::warn!(
+            "batch size {} is larger than the training set ({} examples): each epoch is one step on the whole set",
+            cfg.batch_size,
+            data.train.len()
+        );
+    }
     let (model, _) = build::<B>(&cfg, &data, device)?;
-    let model = checkpoint::load_model(&out, &state.model_file, model, device)?;
+    let model = checkpoint::load_model(&out, &state, model, device)?;
     Ok((cfg.into_inner(), data, model))
 }

@@ -103,13 +103,25 @@ pub(crate) fn check_finite(value: f64, pass: Pass) -> Result<f64, OptimError> {
 }
 
 pub(crate) fn check_radius(name: &'static str, value: f64) -> Result<(), OptimError> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(OptimError::InvalidConfig {
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(OptimError::InvalidConfig {
             name,
             value: value.to_string(),
             reason: "must be finite and non-negative",
-        })
+        });
     }
+    check_f32_range(name, value)
+}
+
+/// A radius multiplies f32 weights: one beyond f32's range makes every
+/// perturbed weight infinite.
+pub(crate) fn check_f32_range(name: &'static str, value: f64) -> Result<(), OptimError> {
+    if value > f64::from(f32::MAX) {
+        return Err(OptimError::InvalidConfig {
+            name,
+            value: value.to_string(),
+            reason: "must be finite and at most 3.4e38: the perturbation is computed in f32",
+        });
+    }
+    Ok(())
 }

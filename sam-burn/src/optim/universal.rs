@@ -32,7 +32,7 @@ use super::base::{
     StepReport, finish,
 };
 use super::combine::Combination;
-use super::error::{OptimError, check_finite};
+use super::error::{OptimError, check_f32_range, check_finite};
 use super::guard::{self, GuardReport};
 use super::noise::{NoiseSpec, Prefetch};
 use super::pass::Pass;
@@ -162,6 +162,7 @@ impl UniversalSamConfig {
         let lambda = self.lambda.unwrap_or(reference.lambda);
         let samples = self.samples_or_reference();
         let estimator = Estimator::shared(measure.clone(), rho, lambda, self.scaling)?;
+        check_f32_range("rho", rho)?;
         self.guard.validate()?;
         if samples < measure.min_samples() {
             return Err(sam_core::SamError::TooFewSamples {

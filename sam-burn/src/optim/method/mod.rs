@@ -169,3 +169,6 @@ impl MethodConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
