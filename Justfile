@@ -33,6 +33,11 @@ lr-study:
     cargo run --release -p experiments -- sweep --config configs/lr-study.toml --out runs/lr-study
     cargo run --release -p experiments -- sweep --config configs/lr-study.toml --out runs/lr-study-off --set optimizer.guard.max_ratio=off
 
+# Det-SAM at lr 0.1 with and without the guard (RESULTS.md, "Det under the guard").
+det-guard-study:
+    cargo run --release -p experiments -- sweep --config configs/det-guard-study.toml --out runs/det-guard
+    cargo run --release -p experiments -- sweep --config configs/det-guard-study.toml --out runs/det-guard-off --set optimizer.guard.max_ratio=off
+
 # The schedule study: Frob-SAM perturbing one step in k, at lr 0.05 and 0.01
 # and with the guard (BENCHMARKS.md, "Cheaper steps"); each sweep ends with
 # its report.html.

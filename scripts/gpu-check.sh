@@ -5,7 +5,7 @@
 # scripts/gpu-bundle.sh; prints everything and copies it to $OUT/gpu-check.txt.
 # Each step has its own time limit so partial results survive.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT"
 log="$OUT/gpu-check.txt"
@@ -27,7 +27,8 @@ done
 step() { # step SECONDS TITLE CMD...
   local t=$1 title=$2; shift 2
   echo; echo "=== $title ($(date -u +%H:%M:%S), limit ${t}s)"
-  local start=$(date +%s)
+  local start
+  start=$(date +%s)
   timeout "$t" "$@"; echo "--- exit $? after $(( $(date +%s) - start )) s"
 }
 

@@ -13,6 +13,8 @@ have_lavapipe() {
 packages=()
 have_lavapipe || packages+=(mesa-vulkan-drivers)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
+# CI checks the deployment scripts (deploy/slurm) and these with shellcheck.
+command -v shellcheck >/dev/null 2>&1 || packages+=(shellcheck)
 
 if [ ${#packages[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

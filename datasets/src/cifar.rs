@@ -340,8 +340,31 @@ pub fn load(variant: CifarVariant, options: &LoadOptions) -> Result<Split> {
     if all_present(&extracted, variant) {
         return load_dir(&extracted, variant);
     }
-    let paths = crate::options::ensure(variant.name(), &dir, &[variant.resource()], options)?;
-    load_tarball(&paths[0], variant)
+    match crate::options::ensure(variant.name(), &dir, &[variant.resource()], options) {
+        Ok(paths) => load_tarball(&paths[0], variant),
+        // A partly extracted directory: name what it lacks, beside the
+        // tarball that would do instead.
+        Err(Error::MissingFiles {
+            dataset,
+            urls,
+            reason,
+            ..
+        }) if extracted.is_dir() => {
+            let wanted = variant.train_files().iter().chain(variant.test_files());
+            let missing: Vec<String> = wanted
+                .filter(|f| !extracted.join(f).is_file())
+                .map(|f| f.to_string())
+                .collect();
+            Err(Error::MissingFiles {
+                dataset: format!("{dataset} (partly extracted; the tarball holds every file)"),
+                directory: extracted,
+                files: missing,
+                urls,
+                reason,
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads a tarball file (no checksum verification).

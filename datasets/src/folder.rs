@@ -163,6 +163,13 @@ pub fn load(root: &Path) -> Result<ImageFolder> {
         )));
     }
     let train = decode_split(&root.join("train"), &classes)?;
+    if let Some(empty) = (0..classes.len()).find(|&c| !train.labels.contains(&(c as u16))) {
+        return Err(Error::InvalidArgument(format!(
+            "{}: class {:?} holds no .png/.jpg image; every class needs training examples (add some, or remove the directory)",
+            root.join("train").join(&classes[empty]).display(),
+            classes[empty]
+        )));
+    }
     let test = decode_split(&root.join("test"), &classes)?;
     let Some((_, first)) = train.images.first() else {
         return Err(Error::InvalidArgument(format!(

@@ -94,13 +94,26 @@ pub enum BackendError {
         available: usize,
     },
     /// The backend found no usable device.
-    #[error("the {backend} backend has no usable device here: {message}")]
+    #[error("the {backend} backend has no usable device here: {}; ({message})", missing(*.backend))]
     Unavailable {
         /// The backend.
         backend: BackendKind,
         /// What the backend reported.
         message: String,
     },
+}
+
+/// What a backend without a device lacks, and where to get it.
+fn missing(kind: BackendKind) -> &'static str {
+    match kind {
+        BackendKind::Wgpu => {
+            "no Vulkan, Metal or DirectX adapter was found; on Linux install a Vulkan driver (Mesa's mesa-vulkan-drivers package also runs on the CPU, through lavapipe), or use --backend cpu"
+        }
+        BackendKind::Cuda => {
+            "no CUDA device or driver was found; install NVIDIA's driver, or use --backend wgpu or cpu"
+        }
+        BackendKind::Cpu | BackendKind::Ndarray => "the CPU backend failed to start",
+    }
 }
 
 /// Creates and reads back one tensor on `device`, turning the panic a

@@ -47,20 +47,8 @@ pub enum CheckpointError {
     },
     /// A checkpoint file's bytes differ from those written (a flipped bit,
     /// a truncated copy, another run's file put in its place).
-    #[error(
-        "checkpoint {path} is damaged: its SHA-256 is {found}, not the {expected} recorded when it was written; {}",
-        fallback(.path, .intact)
-    )]
-    Damaged {
-        /// The file.
-        path: PathBuf,
-        /// The recorded checksum.
-        expected: String,
-        /// The file's checksum now.
-        found: String,
-        /// The previous checkpoint, when its files are intact.
-        intact: Option<Checkpoint>,
-    },
+    #[error(transparent)]
+    Damaged(Box<Damaged>),
     /// `--from-epoch` names a checkpoint the run no longer keeps.
     #[error(
         "--from-epoch {asked}: this run keeps the checkpoints of epoch{} {}",
@@ -81,6 +69,23 @@ pub enum CheckpointError {
         /// The encoder's message.
         detail: String,
     },
+}
+
+/// A checkpoint file whose checksum is not the recorded one.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "checkpoint {path} is corrupt: its SHA-256 is {found}, not the {expected} recorded when it was written; {}",
+    fallback(.path, .intact)
+)]
+pub struct Damaged {
+    /// The file.
+    pub path: PathBuf,
+    /// The recorded checksum.
+    pub expected: String,
+    /// The file's checksum now.
+    pub found: String,
+    /// The previous checkpoint, when its files are intact.
+    pub intact: Option<Checkpoint>,
 }
 
 fn fallback(path: &std::path::Path, intact: &Option<Checkpoint>) -> String {
@@ -140,28 +145,33 @@ impl RunState {
     }
 }
 
-/// The bytes of checkpoint file `name`, checked against the checksum
-/// `state` recorded for it (states from before checksums are taken as
-/// they are).
-fn read_checked(out: &OutputDir, state: &RunState, name: &str) -> Result<Vec<u8>, CheckpointError> {
-    let bytes = out.read(name)?;
+/// Checks the bytes of checkpoint file `name` against the checksum
+/// `state` recorded for it (states from before checksums pass). Called
+/// after decoding, so a file that does not decode, or holds another model,
+/// is named as such; one that decodes but was altered is caught here.
+fn verify(
+    out: &OutputDir,
+    state: &RunState,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), CheckpointError> {
     let Some(expected) = state.checksums.get(name) else {
-        return Ok(bytes);
+        return Ok(());
     };
-    let found = sha256(&bytes);
+    let found = sha256(bytes);
     if &found == expected {
-        return Ok(bytes);
+        return Ok(());
     }
     let intact = state
         .previous
         .clone()
         .filter(|p| p.model_file != name && p.optimizer_file != name && state.intact(out, p));
-    Err(CheckpointError::Damaged {
+    Err(CheckpointError::Damaged(Box::new(Damaged {
         path: out.path(name),
         expected: expected.clone(),
         found,
         intact,
-    })
+    })))
 }
 
 /// Reads a run's `state.json`.
@@ -183,7 +193,19 @@ pub fn decode<B: Backend, R: Record<B>>(
     name: &str,
     device: &B::Device,
 ) -> Result<R, CheckpointError> {
-    let bytes = read_checked(out, state, name)?;
+    let bytes = out.read(name)?;
+    let record = decode_bytes(out, name, bytes.clone(), device)?;
+    verify(out, state, name, &bytes)?;
+    Ok(record)
+}
+
+/// Decodes a record from `bytes` (read from `name`).
+fn decode_bytes<B: Backend, R: Record<B>>(
+    out: &OutputDir,
+    name: &str,
+    bytes: Vec<u8>,
+    device: &B::Device,
+) -> Result<R, CheckpointError> {
     let corrupt = |detail: String| CheckpointError::Corrupt {
         path: out.path(name),
         detail,
@@ -223,7 +245,8 @@ pub fn load_model<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Model<B>, CheckpointError> {
     let name = state.model_file.as_str();
-    let record: ModelRecord<B> = decode(out, state, name, device)?;
+    let bytes = out.read(name)?;
+    let record: ModelRecord<B> = decode_bytes(out, name, bytes.clone(), device)?;
     let mismatch = |reason: String| CheckpointError::Mismatch {
         path: out.path(name),
         reason,
@@ -240,6 +263,7 @@ pub fn load_model<B: AutodiffBackend>(
     if let Some(reason) = first_difference(&wanted, &got) {
         return Err(mismatch(reason));
     }
+    verify(out, state, name, &bytes)?;
     Ok(loaded)
 }
 

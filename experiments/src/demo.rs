@@ -106,6 +106,7 @@ pub fn run_demo(options: &DemoOptions) -> Result<DemoReport, RunError> {
                 resume: false,
                 from_epoch: None,
                 progress: options.progress,
+                lock: None,
             },
         )?;
         let state: RunState =

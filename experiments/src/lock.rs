@@ -205,6 +205,15 @@ impl Holder {
     }
 }
 
+/// Who holds the lock of `dir`, and whether that holder is gone (its
+/// lock would be taken over); `None` without a lock.
+pub fn inspect(dir: &Path) -> Option<(Holder, bool)> {
+    let path = dir.join(LOCK_FILE);
+    let holder = read_holder(&path).ok()??;
+    let stale = is_stale(&path, &holder);
+    Some((holder, stale))
+}
+
 /// Creates the lock file exclusively, with `holder` in it.
 fn create(path: &Path, holder: &Holder) -> std::io::Result<()> {
     let mut file = fs::OpenOptions::new()

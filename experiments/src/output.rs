@@ -16,6 +16,9 @@ pub enum OutputError {
         "output directory {0} already exists and is not empty: nothing was changed; pass --resume to continue that run, or choose another --out"
     )]
     NotEmpty(PathBuf),
+    /// The output path names a file, not a directory.
+    #[error("{0} is a file, not a directory: nothing was changed; choose another --out")]
+    NotADirectory(PathBuf),
     /// A file the command would write exists already.
     #[error(
         "{0} already exists: nothing was written; pass --force to replace it, or choose another path"
@@ -63,20 +66,50 @@ pub struct OutputDir {
     lock: Option<RunLock>,
 }
 
+/// How a directory gets its lock: taken now for a command, or one already
+/// held (a sweep worker's claim on a run).
+#[derive(Debug)]
+pub enum Claim {
+    /// Take the lock now, for this command.
+    Take(&'static str),
+    /// The lock, already taken.
+    Held(RunLock),
+}
+
+impl From<&'static str> for Claim {
+    fn from(command: &'static str) -> Self {
+        Claim::Take(command)
+    }
+}
+
+impl Claim {
+    /// The lock of `root`.
+    fn lock(self, root: &Path) -> Result<RunLock, OutputError> {
+        match self {
+            Claim::Take(command) => Ok(RunLock::acquire(root, command)?.keep_alive()),
+            Claim::Held(lock) => Ok(lock),
+        }
+    }
+}
+
 /// What a run that stopped before its first checkpoint may leave behind:
 /// the same command starts it again over these.
 const PRE_CHECKPOINT: [&str; 2] = ["config.toml", "steps.jsonl"];
 
 impl OutputDir {
-    /// Creates `root` for a new run of `command` and locks it. An existing
+    /// Creates `root` for a new run and locks it (or keeps the lock the
+    /// claim holds). An existing
     /// directory must be empty, or hold only what a run of usam that
     /// stopped before its first checkpoint left (its `config.toml`, and
     /// `steps.jsonl`), which is replaced with a note; anything else is an
     /// error, and nothing in the directory is deleted or overwritten.
-    pub fn create(root: &Path, command: &str) -> Result<Self, OutputError> {
+    pub fn create(root: &Path, claim: impl Into<Claim>) -> Result<Self, OutputError> {
+        if root.exists() && !root.is_dir() {
+            return Err(OutputError::NotADirectory(root.to_path_buf()));
+        }
         let created = !root.exists();
         fs::create_dir_all(root).map_err(io("cannot create", root))?;
-        let lock = RunLock::acquire(root, command)?.keep_alive();
+        let lock = claim.into().lock(root)?;
         let entries = user_entries(root)?;
         if !entries.is_empty() {
             if !stopped_before_checkpoint(root, &entries) {
@@ -103,13 +136,13 @@ impl OutputDir {
         }
     }
 
-    /// Opens an existing run's directory for `--resume` of `command`, and
-    /// locks it.
-    pub fn open(root: &Path, command: &str) -> Result<Self, OutputError> {
+    /// Opens an existing run's directory for `--resume`, and locks it (or
+    /// keeps the lock the claim holds).
+    pub fn open(root: &Path, claim: impl Into<Claim>) -> Result<Self, OutputError> {
         if !root.join("state.json").is_file() {
             return Err(OutputError::NothingToResume(root.to_path_buf()));
         }
-        let lock = RunLock::acquire(root, command)?.keep_alive();
+        let lock = claim.into().lock(root)?;
         Ok(Self::at(root, false, Some(lock)))
     }
 

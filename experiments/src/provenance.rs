@@ -67,6 +67,18 @@ pub struct Provenance {
     pub version: String,
     /// The machine.
     pub machine: Machine,
+    /// The process that ran it (in a sweep, the worker).
+    #[serde(default)]
+    pub worker: Option<Worker>,
+}
+
+/// A process on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Worker {
+    /// The host name.
+    pub host: String,
+    /// The process id.
+    pub pid: u32,
 }
 
 impl Provenance {
@@ -76,6 +88,10 @@ impl Provenance {
             commit: env!("USAM_GIT_COMMIT").to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             machine: Machine::current(),
+            worker: Some(Worker {
+                host: crate::lock::hostname(),
+                pid: std::process::id(),
+            }),
         }
     }
 }

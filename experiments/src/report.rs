@@ -310,6 +310,7 @@ fn provenance(runs: &[Run]) -> Sources {
                 commit,
                 version,
                 machine,
+                ..
             }) => {
                 *commits.entry(format!("{commit} (v{version})")).or_default() += 1;
                 *machines
@@ -368,10 +369,16 @@ fn render(dir: &Path, runs: &[Run]) -> Result<(String, String, Vec<Figure>), Rep
     }
     let finished = runs.iter().filter(|r| r.found.summary.is_some()).count();
     let failed = runs.len() - finished;
+    let partial = crate::sweep::root::Marker::read(dir)
+        .map(|m| m.progress(dir))
+        .filter(|(done, total)| done < total)
+        .map_or_else(String::new, |(done, total)| {
+            format!(" Partial: {done} of the sweep's {total} runs are finished so far.")
+        });
     let contents = Contents {
         title: format!("usam report: {}", dir.display()),
         counts: format!(
-            "{} run(s): {finished} finished, {failed} failed (diverged).",
+            "{} run(s): {finished} finished, {failed} failed (diverged).{partial}",
             runs.len()
         ),
         cells: sweep::cells(&runs.iter().map(|r| r.found.clone()).collect::<Vec<_>>()),

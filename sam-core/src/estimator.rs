@@ -315,7 +315,7 @@ fn check_count(measure: &dyn Measure, n: usize) -> Result<()> {
 
 mod stream;
 
-pub use stream::{Stream, StreamResult};
+pub use stream::{Stream, StreamResult, Unbounded};
 
 #[cfg(test)]
 mod tests;

@@ -237,6 +237,48 @@ impl Guard {
 }
 
 impl Guard {
+    /// The step when the sharpness part is only known in the log domain,
+    /// `g - g0 = (-1)^negative exp(ln_scale) part` (see
+    /// `estimator::Unbounded`): `(factor, decision)` with
+    /// `g = g0 + factor part`. Within the bound the factor is
+    /// `±exp(ln_scale)`; beyond it, or where `exp(ln_scale)` overflows, it
+    /// is `±max_ratio ||g0|| / ||part||`, which brings the part's norm to
+    /// the bound. Without a bound an overflowing part is non-finite, and
+    /// the non-finite policy decides (a typed error, or a skip).
+    pub fn decide_unbounded(
+        &self,
+        ln_scale: f64,
+        negative: bool,
+        part_norm: f64,
+        gradient_norm: f64,
+    ) -> Result<(f64, Decision)> {
+        if part_norm == 0.0 {
+            // The samples moved nothing: the step is g0.
+            self.decide(0.0, gradient_norm)?;
+            return Ok((0.0, Decision::Keep));
+        }
+        let sign = if negative { -1.0 } else { 1.0 };
+        let scale = ln_scale.exp();
+        let ln_norm = ln_scale + part_norm.ln();
+        let Some(ratio) = self.max_ratio else {
+            let decision = self.decide(scale * part_norm, gradient_norm)?;
+            return Ok(match decision {
+                Decision::Skip => (0.0, Decision::Skip),
+                _ => (sign * scale, decision),
+            });
+        };
+        // Checks the bound, g0's norm and a NaN part as decide does.
+        if let Decision::Skip = self.decide(part_norm, gradient_norm)? {
+            return Ok((0.0, Decision::Skip));
+        }
+        let ln_bound = (ratio * gradient_norm).ln();
+        if scale.is_finite() && ln_norm <= ln_bound {
+            return Ok((sign * scale, Decision::Keep));
+        }
+        let factor = ratio * gradient_norm / part_norm;
+        Ok((sign * factor, Decision::Scale((ln_bound - ln_norm).exp())))
+    }
+
     /// The guarded gradient in f64, the reference the tensor
     /// implementations are tested against: `g0 + factor (g - g0)`, or `g0`
     /// on a skip.

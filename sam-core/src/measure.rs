@@ -127,6 +127,19 @@ pub trait Measure: Send + Sync + Debug {
         self.slot_finals(xs)
     }
 
+    /// `(ln |D_s|, D_s < 0)` for the final factors of
+    /// [`Measure::shifted_slot_finals`]: measures whose factors can leave
+    /// the f64 range (Det's `m^-3`) override it to stay in the log domain,
+    /// so the stability guard can still bound the step. The default takes
+    /// the logarithm of the factors themselves.
+    fn ln_shifted_slot_finals(&self, xs: &[f64], shift: f64) -> Result<Vec<(f64, bool)>> {
+        Ok(self
+            .shifted_slot_finals(xs, shift)?
+            .into_iter()
+            .map(|d| (d.abs().ln(), d < 0.0))
+            .collect())
+    }
+
     /// The gradient factor `F` of the authors' code (see
     /// `estimator::Scaling::Reference`), for their `lambda`. The default,
     /// right for Trace and Det, drops the `1/rho^2` of the exact gradient:

@@ -7,6 +7,7 @@
 
 use crate::error::{Result, SamError, finite};
 use crate::estimator::{Estimator, Scaling};
+use crate::guard::{Decision, Guard};
 use crate::measure::Measure;
 use crate::problems::Problem;
 use crate::rules::{asam_perturbation, sam_perturbation};
@@ -259,17 +260,8 @@ fn universal_gradient(
             perturbations: Vec::new(),
         });
     }
-    let mut losses = Vec::with_capacity(*samples);
-    let mut grads = Vec::with_capacity(*samples);
-    let mut perturbations = Vec::with_capacity(*samples);
-    for i in 0..*samples {
-        let delta = direction(problem, measure.as_ref(), seed, step, i as u32);
-        let e: Vec<f64> = delta.iter().map(|d| rho * d).collect();
-        let wi = add(w, &e);
-        losses.push(problem.loss(&wi));
-        grads.push(checked_gradient(problem, &wi, "perturbed")?);
-        perturbations.push(e);
-    }
+    let (losses, grads, perturbations) =
+        perturbed_passes(problem, w, measure.as_ref(), *rho, *samples, (seed, step))?;
     let estimate = est.estimate(loss, &losses)?;
     let gradient = estimate.coefficients.combine(&g0, &grads)?;
     Ok(StepReport {
@@ -278,6 +270,85 @@ fn universal_gradient(
         gradient,
         perturbations,
     })
+}
+
+/// The losses, gradients and perturbations of the `samples` perturbed
+/// passes of a universal step.
+#[allow(clippy::type_complexity)]
+fn perturbed_passes(
+    problem: &dyn Problem,
+    w: &[f64],
+    measure: &dyn Measure,
+    rho: f64,
+    samples: usize,
+    (seed, step): (u64, u64),
+) -> Result<(Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>)> {
+    let mut losses = Vec::with_capacity(samples);
+    let mut grads = Vec::with_capacity(samples);
+    let mut perturbations = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let delta = direction(problem, measure, seed, step, i as u32);
+        let e: Vec<f64> = delta.iter().map(|d| rho * d).collect();
+        let wi = add(w, &e);
+        losses.push(problem.loss(&wi));
+        grads.push(checked_gradient(problem, &wi, "perturbed")?);
+        perturbations.push(e);
+    }
+    Ok((losses, grads, perturbations))
+}
+
+/// The gradient a universal `method` hands to the base optimizer under
+/// `guard`, and the guard's decision: [`combined_gradient`] with
+/// [`Guard::apply`], except where the step's weights leave the f64 range
+/// (Det at large `x`): then, with a bound, the step is bounded in the log
+/// domain (`estimator::Unbounded`, [`Guard::decide_unbounded`]) and stays
+/// finite whenever the gradients are.
+pub fn guarded_gradient(
+    problem: &dyn Problem,
+    w: &[f64],
+    method: &Method,
+    guard: &Guard,
+    (seed, step): (u64, u64),
+) -> Result<(Vec<f64>, Decision)> {
+    let g0 = checked_gradient(problem, w, "base")?;
+    let overflow = match combined_gradient(problem, w, method, seed, step) {
+        Ok(report) => return guard.apply(&g0, &report.gradient),
+        Err(e @ SamError::Overflow { .. }) => e,
+        Err(e) => return Err(e),
+    };
+    let Method::Universal {
+        measure,
+        rho,
+        lambda,
+        samples,
+        scaling,
+    } = method
+    else {
+        return Err(overflow);
+    };
+    if guard.max_ratio.is_none() {
+        return Err(overflow);
+    }
+    let est = Estimator::new(measure.as_ref(), *rho, *lambda, *scaling)?;
+    let l0 = problem.loss(w);
+    let (losses, grads, _) =
+        perturbed_passes(problem, w, measure.as_ref(), *rho, *samples, (seed, step))?;
+    let mut stream = est.stream_with_samples(l0, *samples)?;
+    let mut slot = vec![0.0; w.len()];
+    for (li, gi) in losses.iter().zip(&grads) {
+        let wi = stream.push(*li)?[0];
+        slot.iter_mut().zip(gi).for_each(|(s, g)| *s += wi * g);
+    }
+    let u = stream.finish_unbounded()?;
+    let part: Vec<f64> = slot
+        .iter()
+        .zip(&g0)
+        .map(|(s, g)| s - u.weight_sum * g)
+        .collect();
+    let (factor, decision) =
+        guard.decide_unbounded(u.ln_scale, u.negative, norm(&part), norm(&g0))?;
+    let g = g0.iter().zip(&part).map(|(g, p)| g + factor * p).collect();
+    Ok((g, decision))
 }
 
 /// One step of Burn 0.21's SGD on `w` with gradient `grad`, operation for
@@ -371,115 +442,4 @@ pub fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::presets::{Frob, Trace};
-    use crate::problems::Quadratic;
-
-    #[test]
-    fn sgd_matches_hand_computed_momentum_steps() {
-        let cfg = SgdConfig {
-            lr: 0.1,
-            momentum: 0.9,
-            dampening: 0.1,
-            nesterov: false,
-            weight_decay: 0.01,
-        };
-        let mut st = SgdState::default();
-        let mut w = vec![1.0];
-        sgd_step(&cfg, &mut st, &mut w, &[2.0]);
-        // g = 2 + 0.01*1 = 2.01; v = g; w = 1 - 0.201.
-        assert_eq!(st.velocity, Some(vec![2.01]));
-        assert_eq!(w, vec![1.0 - 0.1 * 2.01]);
-        let w1 = w[0];
-        sgd_step(&cfg, &mut st, &mut w, &[1.0]);
-        let g = w1 * 0.01 + 1.0;
-        let v = g * 0.9 + 2.01 * 0.9;
-        assert_eq!(st.velocity, Some(vec![v]));
-        assert_eq!(w, vec![w1 - v * 0.1]);
-        let nesterov = SgdConfig {
-            nesterov: true,
-            ..cfg
-        };
-        let mut st = SgdState::default();
-        let mut w = vec![1.0];
-        sgd_step(&nesterov, &mut st, &mut w, &[2.0]);
-        // First step: v = g = 2.01, direction = 0.9 * 2.01 + 2.01.
-        assert_eq!(w, vec![1.0 - (2.01 * 0.9 + 2.01) * 0.1]);
-    }
-
-    #[test]
-    fn bad_inputs_are_errors() {
-        let q = Quadratic::spd(0, 3).unwrap();
-        let w = q.initial_point();
-        assert!(combined_gradient(&q, &w[..2], &Method::Sgd, 0, 0).is_err());
-        let ssam = Method::Ssam {
-            rho: 0.1,
-            mask: vec![true],
-        };
-        assert!(combined_gradient(&q, &w, &ssam, 0, 0).is_err());
-        let frob_one = Method::Universal {
-            measure: Arc::new(Frob::default()),
-            rho: 0.1,
-            lambda: 1.0,
-            samples: 1,
-            scaling: Scaling::Exact,
-        };
-        assert_eq!(
-            combined_gradient(&q, &w, &frob_one, 0, 0),
-            Err(SamError::TooFewSamples { needed: 2, got: 1 })
-        );
-        let bad_rho = Method::Universal {
-            measure: Arc::new(Trace::default()),
-            rho: -0.1,
-            lambda: 1.0,
-            samples: 1,
-            scaling: Scaling::Exact,
-        };
-        assert_eq!(
-            combined_gradient(&q, &w, &bad_rho, 0, 0),
-            Err(SamError::InvalidRho(-0.1))
-        );
-        assert!(matches!(
-            combined_gradient(&q, &w, &Method::Sam { rho: f64::NAN }, 0, 0),
-            Err(SamError::InvalidRho(_))
-        ));
-    }
-
-    #[test]
-    fn universal_perturbations_follow_the_noise_keys() {
-        let net = crate::problems::TanhNet::new(1, 4, 2, 3).unwrap();
-        let w = net.initial_point();
-        let m = Method::Universal {
-            measure: Arc::new(Trace::default()),
-            rho: 0.1,
-            lambda: 1.0,
-            samples: 2,
-            scaling: Scaling::Exact,
-        };
-        let r = combined_gradient(&net, &w, &m, 7, 3).unwrap();
-        assert_eq!(r.perturbations.len(), 2);
-        // Tensor 1 (b1) of sample 1 at step 3 is exactly the key's draws.
-        let mut b1 = vec![0.0; 3];
-        crate::sampler::Sampler::Gaussian.fill_f64(
-            NoiseKey {
-                seed: 7,
-                step: 3,
-                sample: 1,
-                tensor: 1,
-            },
-            0,
-            &mut b1,
-        );
-        assert_eq!(
-            &r.perturbations[1][6..9],
-            &b1.iter().map(|d| 0.1 * d).collect::<Vec<_>>()[..]
-        );
-        // Sphere: the whole direction has norm 1.
-        let sphere = Trace {
-            sampler: crate::sampler::Sampler::Sphere,
-        };
-        let d = direction(&net, &sphere, 7, 3, 0);
-        assert!((norm(&d) - 1.0).abs() < 1e-14);
-    }
-}
+mod tests;

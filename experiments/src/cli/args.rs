@@ -206,7 +206,8 @@ pub(crate) struct RunArgs {
     /// Backend (default: the run's).
     #[arg(long)]
     pub(crate) backend: Option<BackendKind>,
-    /// Where the run's dataset is (default: where it was trained from).
+    /// Where the run's dataset is (default: where it was trained from; for
+    /// a `folder:` dataset, the folder itself).
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
 }
@@ -238,13 +239,20 @@ pub(crate) struct HessianArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("mode").args(["config", "status"]).required(true)))]
 pub(crate) struct SweepArgs {
     /// Sweep file (see configs/paper-table.toml).
+    #[arg(long, requires = "out")]
+    pub(crate) config: Option<PathBuf>,
+    /// Output root. Any number of `usam sweep` processes on one --out work
+    /// through the grid together, on one machine or several sharing the
+    /// filesystem.
     #[arg(long)]
-    pub(crate) config: PathBuf,
-    /// Output root.
-    #[arg(long)]
-    pub(crate) out: PathBuf,
+    pub(crate) out: Option<PathBuf>,
+    /// Print where each run of the sweep in this directory stands (done,
+    /// running, failed, pending) and exit: 0 when every run is done.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "out"])]
+    pub(crate) status: Option<PathBuf>,
     /// List the runs and their status without training.
     #[arg(long)]
     pub(crate) dry_run: bool,
@@ -252,9 +260,31 @@ pub(crate) struct SweepArgs {
     #[arg(long)]
     pub(crate) quiet: bool,
     /// Override a field of every run: key=value (dotted path, TOML value),
-    /// e.g. `--set optimizer.guard_ratio=off`.
+    /// e.g. `--set optimizer.guard.max_ratio=off` (a method's field applies
+    /// to the methods that have it).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub(crate) sets: Vec<String>,
+    /// Start this many worker processes on this machine (default 1: this
+    /// process alone). With --devices each is pinned to a device, round
+    /// robin; on CPU backends they share the cores.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub(crate) workers: usize,
+    /// The devices the workers are pinned to (comma-separated; with
+    /// --workers).
+    #[arg(long, value_delimiter = ',', requires = "workers")]
+    pub(crate) devices: Vec<usize>,
+    /// Take only part of the grid: `i/n` (runs i, i+n, i+2n, ...), or `auto`
+    /// for the index a Slurm job array or a Kubernetes Indexed Job gives.
+    #[arg(long, value_name = "i/n|auto")]
+    pub(crate) shard: Option<String>,
+    /// Seconds a run's claim by a worker on another host stays valid
+    /// without a heartbeat (the heartbeat comes every lease / 3).
+    #[arg(long, default_value_t = 120)]
+    pub(crate) lease: u64,
+    /// Set by `--workers` on the processes it starts: no table or report at
+    /// the end (the starting process writes them).
+    #[arg(long, hide = true)]
+    pub(crate) worker: bool,
 }
 
 #[derive(Args)]

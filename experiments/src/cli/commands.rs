@@ -1,12 +1,13 @@
 //! What each subcommand does, and how its failures map to exit codes.
 
 use experiments::demo::{DemoOptions, run_demo};
-use experiments::sweep::{self, RunStatus, SweepConfig};
-use experiments::train::{RunError, RunOptions};
+use experiments::sweep;
+use experiments::train::RunOptions;
 
-use super::args::{Command, DemoArgs, HessianArgs, RunArgs, SweepArgs, TableArgs, TrainArgs};
+use super::args::{Command, DemoArgs, HessianArgs, RunArgs, TableArgs, TrainArgs};
 use super::bench::bench_cmd;
 use super::failure::Failure;
+use super::sweep::sweep_cmd;
 use super::train_config::{absolute, train_config};
 
 pub(crate) fn dispatch(command: Command) -> Result<(), Failure> {
@@ -105,6 +106,7 @@ pub(crate) fn train(a: TrainArgs) -> Result<(), Failure> {
             out: a.out.clone(),
             resume: a.resume,
             from_epoch: a.from_epoch,
+            lock: None,
             progress: !a.quiet,
         },
     )?;
@@ -177,71 +179,6 @@ pub(crate) fn hessian(a: HessianArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
-    let sweep = SweepConfig::from_file(&a.config)?;
-    let runs = sweep.runs(&a.out, &a.sets)?;
-    if runs.is_empty() {
-        return Err(Failure::Usage(format!(
-            "{}: the grid has no run (are `methods`, `datasets`, `regimes` and `seeds` all non-empty?)",
-            a.config.display()
-        )));
-    }
-    sweep::root::claim(&a.out, &runs, a.dry_run).map_err(|e| match e {
-        sweep::root::RootError::Output(o @ experiments::output::OutputError::Locked(_)) => {
-            Failure::Run(o.to_string())
-        }
-        other => Failure::Usage(other.to_string()),
-    })?;
-    let total = runs.len();
-    for (i, run) in runs.into_iter().enumerate() {
-        let status = sweep::status(&run.dir);
-        println!("[{}/{total}] {} ({status:?})", i + 1, run.dir.display());
-        if a.dry_run || status == RunStatus::Done {
-            continue;
-        }
-        if status == RunStatus::Failed {
-            continue;
-        }
-        let failed = sweep::FailedRun::new(&run.config, "");
-        match experiments::train::run(
-            run.config,
-            RunOptions {
-                out: run.dir.clone(),
-                resume: status == RunStatus::Resume,
-                from_epoch: None,
-                progress: !a.quiet,
-            },
-        ) {
-            Ok(summary) => println!(
-                "    test accuracy {:.2}%",
-                100.0 * summary.final_test.accuracy
-            ),
-            // A diverging run is a result of the sweep, not the end of it.
-            Err(e @ RunError::Step { .. }) => {
-                println!("    failed: {e}");
-                sweep::FailedRun {
-                    error: e.to_string(),
-                    ..failed
-                }
-                .write(&run.dir)
-                .map_err(|io| {
-                    Failure::Run(format!(
-                        "cannot record the failure in {}: {io}",
-                        run.dir.display()
-                    ))
-                })?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if !a.dry_run {
-        let cells = sweep::collect(&a.out).map_err(|e| Failure::Run(e.to_string()))?;
-        println!("\n{}", sweep::markdown(&cells));
-        report(&a.out, false, false)?;
-    }
-    Ok(())
-}
-
 pub(crate) fn table(a: TableArgs) -> Result<(), Failure> {
     let cells = sweep::collect(&a.dir)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", a.dir.display())))?;
@@ -257,6 +194,11 @@ pub(crate) fn table(a: TableArgs) -> Result<(), Failure> {
     let md = sweep::markdown(&cells);
     let csv = sweep::csv(&cells);
     print!("{md}");
+    if let Some((done, total)) = sweep::root::Marker::read(&a.dir).map(|m| m.progress(&a.dir))
+        && done < total
+    {
+        println!("partial: {done} of {total} runs finished");
+    }
     for (path, text) in [(&a.markdown, &md), (&a.csv, &csv)] {
         if let Some(p) = path {
             experiments::output::write_new(p, text.as_bytes(), a.force)

@@ -99,6 +99,14 @@ impl TrainConfig {
     }
 
     fn check_data(&self) -> Result<(), ConfigError> {
+        if let Some(dir) = &self.data_dir {
+            check(
+                !dir.exists() || dir.is_dir(),
+                "data_dir",
+                dir.display(),
+                "is a file, not a directory",
+            )?;
+        }
         check(
             self.dataset.parse::<datasets::DatasetKind>().is_ok(),
             "dataset",

@@ -447,7 +447,9 @@ pub fn status(dir: &Path) -> RunStatus {
 }
 
 pub mod root;
+pub mod status;
 mod table;
+pub mod worker;
 
 pub use table::{
     Cell, FoundRun, cells, collect, csv, find_runs, markdown, mean_std, regime_label, table_rows,

@@ -23,6 +23,10 @@ pub struct Marker {
     pub grid: String,
     /// Runs in the grid.
     pub runs: usize,
+    /// Each run's directory, relative to the root, in grid order (what
+    /// `usam sweep --status` and the partial tables count).
+    #[serde(default)]
+    pub dirs: Vec<String>,
 }
 
 /// Why a sweep cannot use its `--out`.
@@ -70,7 +74,35 @@ impl Marker {
         Self {
             grid: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
             runs: runs.len(),
+            dirs: runs
+                .iter()
+                .map(|r| {
+                    let rel = r.dir.strip_prefix(root).unwrap_or(&r.dir);
+                    rel.to_string_lossy().into_owned()
+                })
+                .collect(),
         }
+    }
+
+    /// The marker of the sweep in `root`, if it is one.
+    pub fn read(root: &Path) -> Option<Marker> {
+        let bytes = std::fs::read(root.join(MARKER)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// How many of its runs are finished (or failed), of how many.
+    pub fn progress(&self, root: &Path) -> (usize, usize) {
+        let done = self
+            .dirs
+            .iter()
+            .filter(|d| {
+                matches!(
+                    super::status(&root.join(d)),
+                    super::RunStatus::Done | super::RunStatus::Failed
+                )
+            })
+            .count();
+        (done, self.runs)
     }
 }
 
@@ -112,7 +144,7 @@ pub fn claim(root: &Path, runs: &[SweepRun], dry_run: bool) -> Result<(), RootEr
     let path = root.join(MARKER);
     match std::fs::read(&path) {
         Ok(bytes) => match serde_json::from_slice::<Marker>(&bytes) {
-            Ok(theirs) if theirs == ours => return Ok(()),
+            Ok(theirs) if theirs.grid == ours.grid => return Ok(()),
             Ok(theirs) => {
                 return Err(RootError::OtherGrid {
                     dir: root.to_path_buf(),

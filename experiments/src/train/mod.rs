@@ -33,7 +33,7 @@ pub(crate) use parallel::on_replicas;
 use steps::{Ad, Optim, truncate_step_log};
 
 /// How to run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// Output directory.
     pub out: PathBuf,
@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub from_epoch: Option<usize>,
     /// Show progress bars.
     pub progress: bool,
+    /// The lock of `out`, when the caller holds it already (a sweep
+    /// worker's claim); otherwise the run takes it.
+    pub lock: Option<crate::lock::RunLock>,
 }
 
 /// Trains as configured; returns the summary (also in `summary.json`).
@@ -67,7 +70,7 @@ impl DevicesTask for TrainTask {
     type Output = Result<Summary, RunError>;
 
     fn run<B: Backend>(self, devices: Vec<B::Device>) -> Self::Output {
-        train::<B>(self.cfg, &self.options, devices)
+        train::<B>(self.cfg, self.options, devices)
     }
 }
 
@@ -118,19 +121,24 @@ fn build<B: Backend>(
 
 fn train<B: Backend>(
     cfg: RunConfig,
-    options: &RunOptions,
+    mut options: RunOptions,
     devices: Vec<B::Device>,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
+    let mut held = options.lock.take();
+    let mut claim = || match held.take() {
+        Some(lock) => crate::output::Claim::Held(lock),
+        None => crate::output::Claim::Take("train"),
+    };
     let before_checkpoint = OutputDir::stopped_before_first_checkpoint(&options.out);
     if options.resume && !before_checkpoint {
-        let out = OutputDir::open(&options.out, "train")?;
+        let out = OutputDir::open(&options.out, claim())?;
         let mut state = checkpoint::read_state(&out)?;
         if let Some(epoch) = options.from_epoch {
             state = state.rolled_back_to(epoch)?;
         }
         let cfg = cfg.resuming(&state.config)?;
-        return train_on::<B>(&out, Some(state), cfg, options, devices, started);
+        return train_on::<B>(&out, Some(state), cfg, &options, devices, started);
     }
     if options.resume {
         tracing::warn!(
@@ -138,9 +146,9 @@ fn train<B: Backend>(
             options.out.display()
         );
     }
-    let out = OutputDir::create(&options.out, "train")?;
+    let out = OutputDir::create(&options.out, claim())?;
     let keep_log = cfg.log_steps;
-    let result = train_on::<B>(&out, None, cfg, options, devices, started);
+    let result = train_on::<B>(&out, None, cfg, &options, devices, started);
     // A run that failed before its first checkpoint leaves nothing behind,
     // so the same command can be run again; unless it logged its steps,
     // which are what the user needs to see why it failed.
@@ -225,7 +233,12 @@ pub fn load_run<B: Backend>(
     let out = OutputDir::open_run(dir)?;
     let mut state = checkpoint::read_state(&out)?;
     if let Some(dir) = data_dir {
-        state.config.data_dir = Some(dir.to_path_buf());
+        // A folder dataset is named by its path: the new one replaces it.
+        if state.config.dataset.starts_with("folder:") {
+            state.config.dataset = format!("folder:{}", dir.display());
+        } else {
+            state.config.data_dir = Some(dir.to_path_buf());
+        }
     }
     let cfg = state.config.clone().validate()?;
     let data = RunData::load(&cfg)?;

@@ -52,6 +52,12 @@ impl<B: Backend> Combination<B> {
         });
     }
 
+    /// A handle on the first slot (no copy): what a bounded step keeps
+    /// for the log domain (see `sam_core::estimator::Unbounded`).
+    pub(crate) fn slot_handle(&self) -> Option<Flat<B>> {
+        self.slots.first().cloned().flatten()
+    }
+
     /// The direction, once the stream's final weights are known; the last
     /// gradient goes straight in with `direct_weight` (one pass over the
     /// buffers fewer than adding it to the slots first).

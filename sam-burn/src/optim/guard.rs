@@ -45,13 +45,19 @@ fn norms<B: Backend>(a: &Flat<B>, b: &Flat<B>) -> [f64; 2] {
 
 /// Applies `guard` to the combined gradient `combined` of clean gradient
 /// `g0`: the guarded gradient and the report.
-pub(crate) fn apply<B: Backend>(
+/// With `overflow_exit` a non-finite part returns `None` instead (the
+/// caller bounds the step in the log domain).
+pub(crate) fn apply_unless_overflow<B: Backend>(
     guard: &Guard,
     g0: Flat<B>,
     combined: Flat<B>,
-) -> Result<(Flat<B>, GuardReport), OptimError> {
+    overflow_exit: bool,
+) -> Result<Option<(Flat<B>, GuardReport)>, OptimError> {
     let part = combined.clone().axpy(-1.0, &g0);
     let [sharpness_norm, gradient_norm] = norms(&part, &g0);
+    if overflow_exit && !sharpness_norm.is_finite() {
+        return Ok(None);
+    }
     let decision = guard.decide(sharpness_norm, gradient_norm)?;
     let report = GuardReport {
         gradient_norm,
@@ -64,6 +70,31 @@ pub(crate) fn apply<B: Backend>(
         Decision::Keep => combined,
         Decision::Scale(f) => g0.axpy_owned(f, part),
         Decision::Skip => g0,
+    };
+    Ok(Some((out, report)))
+}
+
+/// The step `g0 + factor part` of a sharpness part known only in the log
+/// domain, `(-1)^negative exp(ln_scale) part` (Det when its coefficients
+/// overflow): bounded by `guard` as [`Guard::decide_unbounded`] says.
+pub(crate) fn apply_unbounded<B: Backend>(
+    guard: &Guard,
+    g0: Flat<B>,
+    part: Flat<B>,
+    (ln_scale, negative): (f64, bool),
+) -> Result<(Flat<B>, GuardReport), OptimError> {
+    let [part_norm, gradient_norm] = norms(&part, &g0);
+    let (factor, decision) =
+        guard.decide_unbounded(ln_scale, negative, part_norm, gradient_norm)?;
+    let report = GuardReport {
+        gradient_norm,
+        // ||g - g0|| before the guard, beyond f64's range.
+        sharpness_norm: Some((ln_scale + part_norm.ln()).exp()),
+        decision,
+    };
+    let out = match decision {
+        Decision::Skip => g0,
+        _ => g0.axpy_owned(factor, part),
     };
     Ok((out, report))
 }

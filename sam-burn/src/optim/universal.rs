@@ -20,6 +20,7 @@ use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
 use burn::record::Record;
 use burn::tensor::backend::AutodiffBackend;
+use sam_core::SamError;
 use sam_core::estimator::{Estimator, Scaling};
 use sam_core::guard::{Decision, Guard, NonFinite};
 use sam_core::measure::Measure;
@@ -276,6 +277,34 @@ impl UniversalRule {
     }
 }
 
+/// What a bounded one-slot step keeps to be bounded in the log domain
+/// (`sam_core::estimator::Unbounded`) when its weights overflow.
+struct Fallback<'a, B: burn::tensor::backend::Backend> {
+    stream: sam_core::estimator::Stream<'a>,
+    slot: Option<Flat<B>>,
+    g_last: Flat<B>,
+    weight: f64,
+}
+
+impl<B: burn::tensor::backend::Backend> Fallback<'_, B> {
+    /// `g0 + factor (slot - weight_sum g0)`, with the slot completed by the
+    /// last gradient, bounded as the guard says.
+    fn bounded_step(
+        self,
+        guard: &Guard,
+        g0: &Flat<B>,
+    ) -> Result<(Flat<B>, GuardReport), OptimError> {
+        let unbounded = self.stream.finish_unbounded()?;
+        let slot = match self.slot {
+            Some(acc) => acc.axpy_owned(self.weight, self.g_last),
+            None => self.g_last.scale(self.weight),
+        };
+        let part = slot.axpy(-unbounded.weight_sum, g0);
+        let scale = (unbounded.ln_scale, unbounded.negative);
+        guard::apply_unbounded(guard, g0.clone(), part, scale)
+    }
+}
+
 /// The device of the inner backend, where gradients live.
 type Device<B> = burn::tensor::Device<<B as AutodiffBackend>::InnerBackend>;
 
@@ -353,28 +382,28 @@ impl UniversalRule {
         }
     }
 
-    /// The step with the combined gradient, after the guard.
-    fn guarded_step<B: AutodiffBackend, T>(
+    /// The step with gradient `g`, counted with the guard's `report`.
+    fn reported_step<B: AutodiffBackend, T>(
         &mut self,
         clean: CleanPass<B, T>,
-        combined: Flat<B::InnerBackend>,
+        g: Flat<B::InnerBackend>,
+        report: GuardReport,
         losses: Vec<f64>,
-        sharpness: f64,
-    ) -> Result<SharpnessGradients<T>, OptimError> {
-        let (guarded, report) = guard::apply(&self.guard, clean.g0, combined)?;
-        let grads = finish::<B>(&clean.list, guarded, self.clipping.as_ref());
+        sharpness: Option<f64>,
+    ) -> SharpnessGradients<T> {
+        let grads = finish::<B>(&clean.list, g, self.clipping.as_ref());
         self.count(&report);
-        Ok(SharpnessGradients {
+        SharpnessGradients {
             grads,
             report: StepReport {
                 loss: clean.loss,
                 perturbed_losses: losses,
-                sharpness: Some(sharpness),
+                sharpness,
                 passes: 1 + self.samples,
                 guard: Some(report),
                 output: clean.output,
             },
-        })
+        }
     }
 
     /// A step whose sample `losses.last()` was not finite, under
@@ -454,10 +483,37 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
                 combination.add(&weights, gi);
             }
         }
-        let result = stream.finish()?;
         let (weights, g_last) = last.expect("a step has at least one sample");
-        let combined = combination.finish(&result, result.direct_weight(&weights)?, g_last);
-        self.guarded_step::<B, _>(clean, combined, losses, result.sharpness)
+        // A bounded one-slot step (Det) keeps what it needs to be bounded
+        // in the log domain should its weights overflow f64, or its part
+        // f32: the stream and handles on the slot and the last gradient.
+        let plan = stream.plan();
+        let bounded = self.guard.max_ratio.is_some() && plan.slots == 1 && plan.fixed.is_none();
+        let fallback = bounded.then(|| Fallback {
+            stream: stream.clone(),
+            slot: combination.slot_handle(),
+            g_last: g_last.clone(),
+            weight: weights[0],
+        });
+        let result = match (stream.finish(), fallback) {
+            (Ok(result), fallback) => {
+                let combined = combination.finish(&result, result.direct_weight(&weights)?, g_last);
+                let overflow_exit = fallback.is_some();
+                let g0 = clean.g0.clone();
+                match guard::apply_unless_overflow(&self.guard, g0, combined, overflow_exit)? {
+                    Some((g, report)) => {
+                        let sharpness = Some(result.sharpness);
+                        return Ok(self.reported_step::<B, _>(clean, g, report, losses, sharpness));
+                    }
+                    // The part overflowed f32: bounded in the log domain.
+                    None => fallback.expect("an overflow exit has a fallback"),
+                }
+            }
+            (Err(SamError::Overflow { .. }), Some(fallback)) => fallback,
+            (Err(e), _) => return Err(e.into()),
+        };
+        let (g, report) = result.bounded_step(&self.guard, &clean.g0)?;
+        Ok(self.reported_step::<B, _>(clean, g, report, losses, None))
     }
 
     fn clipping(&self) -> Option<&GradientClippingConfig> {

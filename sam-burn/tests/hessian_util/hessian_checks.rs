@@ -1,5 +1,5 @@
-//! The checks of the Hessian tests, run per backend by `hessian.rs` (f32,
-//! wgpu) and `hessian_f64.rs` (f64: Burn keys default dtypes by device, so
+//! The checks of the Hessian tests, run per backend by `cases/hessian.rs` (f32,
+//! wgpu) and `suite_f64.rs` (f64: Burn keys default dtypes by device, so
 //! NdArray<f32> and NdArray<f64> cannot share a process).
 
 use std::sync::Arc;
@@ -15,8 +15,8 @@ use sam_core::problems::{Problem, Quadratic, Rosenbrock, ScaleInvariant};
 pub type Inner<AB> = <AB as AutodiffBackend>::InnerBackend;
 
 /// Hands `$tests!` (after its `$head`) the list of the checks that hold in
-/// both precisions, followed by `$extra`: `hessian.rs` runs them in f32 with
-/// its f32-only checks as `$extra`, `hessian_f64.rs` in f64. One list, so a
+/// both precisions, followed by `$extra`: `cases/hessian.rs` runs them in f32 with
+/// its f32-only checks as `$extra`, `suite_f64.rs` in f64. One list, so a
 /// new check runs in both.
 #[macro_export]
 macro_rules! with_checks_of_both_precisions {

@@ -2,6 +2,7 @@
 //! dense linear algebra (nalgebra) and the per-backend test macro.
 #![allow(dead_code)]
 
+#[macro_use]
 pub mod hessian_checks;
 pub mod nn_checks;
 

@@ -1,5 +1,5 @@
-//! The checks of the nn tests, run per backend by `nn.rs` (f32, wgpu) and
-//! `nn_f64.rs` (f64).
+//! The checks of the nn tests, run per backend by `cases/nn.rs` (f32, wgpu) and
+//! `suite_f64.rs` (f64).
 
 use super::*;
 use burn::backend::Autodiff;

@@ -30,7 +30,7 @@ use crate::measure::{FixedWeights, StreamPlan};
 /// Sample weights are taken relative to the first sample's `x` (see
 /// [`Measure::shifted_slot_weights`]), which keeps Frob's buffers free of
 /// cancellation and Det's weights in range.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Stream<'a> {
     estimator: Estimator<'a>,
     l0: f64,
@@ -40,6 +40,33 @@ pub struct Stream<'a> {
     fold: Option<FixedWeights>,
     xs: Vec<f64>,
     shift: f64,
+    /// The sum of the push weights of each slot.
+    sums: Vec<f64>,
+}
+
+/// A finished stream whose final weights leave the f64 range (Det's
+/// `m^-3` when every `exp(-x_i/2)` is tiny), in the log domain. For a
+/// one-slot plan without fixed weights (the scalar class) the coefficient
+/// of every sample is `c_i = D w_i`, with `D` the slot's final weight and
+/// `w_i` its push weight, so the sharpness part of the step is
+///
+/// ```text
+/// g - g0 = sum_i c_i (g_i - g0) = (-1)^negative exp(ln_scale) (slot - weight_sum g0)
+/// ```
+///
+/// with `slot = sum_i w_i g_i` (every sample's gradient at its push
+/// weight) and `weight_sum = sum_i w_i`: a finite direction and a scale
+/// whose logarithm is finite, which a stability guard can bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unbounded {
+    /// `ln |D|`, the gradient factor included.
+    pub ln_scale: f64,
+    /// Whether `D` is negative.
+    pub negative: bool,
+    /// `sum_i w_i`.
+    pub weight_sum: f64,
+    /// The normalised loss differences, in push order.
+    pub xs: Vec<f64>,
 }
 
 /// What [`Stream::finish`] returns: the sharpness and the final weights of
@@ -93,6 +120,7 @@ impl<'a> Stream<'a> {
             fold: samples.and(plan.fixed),
             xs: Vec::with_capacity(samples.unwrap_or(0)),
             shift: 0.0,
+            sums: vec![0.0; plan.slots],
         }
     }
 
@@ -143,7 +171,43 @@ impl<'a> Stream<'a> {
         }
         self.shift = shift;
         self.xs.push(x);
+        self.sums.iter_mut().zip(&w).for_each(|(sum, v)| *sum += v);
         Ok(w)
+    }
+
+    /// The step in the log domain ([`Unbounded`]), for when
+    /// [`finish`](Self::finish) overflows. Only one-slot plans without fixed
+    /// weights have this form; other plans are refused.
+    pub fn finish_unbounded(self) -> Result<Unbounded> {
+        if self.slots != 1 || self.fold.is_some() {
+            return Err(SamError::invalid(
+                "measure",
+                "only a one-slot stream plan without fixed weights has a log-domain step",
+            ));
+        }
+        check_count(self.estimator.measure(), self.xs.len())?;
+        let finals = self
+            .estimator
+            .measure()
+            .ln_shifted_slot_finals(&self.xs, self.shift)?;
+        let &[(ln_d, negative)] = finals.as_slice() else {
+            return Err(SamError::invalid(
+                "measure",
+                "a one-slot plan has one final weight",
+            ));
+        };
+        let ln_scale = self.estimator.factor.ln() + ln_d;
+        if ln_scale.is_nan() {
+            return Err(SamError::non_finite(format!(
+                "log of the step's scale = {ln_scale}"
+            )));
+        }
+        Ok(Unbounded {
+            ln_scale,
+            negative,
+            weight_sum: self.sums[0],
+            xs: self.xs,
+        })
     }
 
     /// The sharpness and the final weights. Errors if no sample, fewer

@@ -114,11 +114,14 @@ impl Measure for Det {
     }
 
     fn shifted_slot_finals(&self, xs: &[f64], shift: f64) -> Result<Vec<f64>> {
+        let ln = self.ln_shifted_slot_finals(xs, shift)?[0].0;
+        Ok(vec![exp_checked(ln, || "Det final slot weight".into())?])
+    }
+
+    fn ln_shifted_slot_finals(&self, xs: &[f64], shift: f64) -> Result<Vec<(f64, bool)>> {
         check_xs(xs, 1)?;
         let lm = Self::log_mean(xs);
         let ln_n = (xs.len() as f64).ln();
-        Ok(vec![exp_checked(-3.0 * lm - 0.5 * shift - ln_n, || {
-            "Det final slot weight".into()
-        })?])
+        Ok(vec![(-3.0 * lm - 0.5 * shift - ln_n, false)])
     }
 }

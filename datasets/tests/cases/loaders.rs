@@ -1,7 +1,7 @@
 //! Every loader reads fixtures written in the exact format of the real
 //! files, through the same paths users take (cache directory, `load`).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

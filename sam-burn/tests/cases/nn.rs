@@ -2,7 +2,7 @@
 //! Hessian-vector products through them under nested autodiff, checked
 //! against central differences (f32; tolerances stated at each check).
 
-mod hessian_util;
+use crate::hessian_util;
 
 use hessian_util::nn_checks::*;
 

@@ -10,7 +10,7 @@
 //! Stochastic estimates must lie within three standard errors of the truth
 //! (seeds are fixed, so the tests are deterministic).
 
-mod hessian_util;
+use crate::hessian_util;
 
 use hessian_util::hessian_checks::*;
 

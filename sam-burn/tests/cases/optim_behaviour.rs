@@ -3,8 +3,8 @@
 //! round trips, batch-norm statistics, perturbation schedules and typed
 //! errors. CPU backend (Flex).
 
-mod backends;
-mod problems;
+use crate::backends;
+use crate::problems;
 
 use std::cell::RefCell;
 
@@ -680,6 +680,64 @@ fn guard_bounds_an_exploding_sharpness_part() {
         .sum::<f64>()
         .sqrt();
     assert!((part - c * 0.5).abs() < 1e-5, "||g - g0|| = {part}");
+}
+
+#[test]
+fn guard_bounds_a_det_step_whose_coefficient_overflows() {
+    // Det on a steep quadratic (A = 1e9 I): x = (L_1 - L_0) / rho^2 is
+    // about 5e4, so the coefficient exp(x) leaves f64's range.
+    let k = 1e9;
+    let data = QuadraticData::<Ad>::new(&[k, 0.0, 0.0, k], &[0.0, 0.0], 0.0, &device());
+    let w = [1e-4, -2e-4];
+    let det = |guard| {
+        MethodConfig::Universal(
+            UniversalSamConfig::new(Preset::Det)
+                .with_seed(3)
+                .with_guard(guard),
+        )
+    };
+    // Without a bound: today's typed error, nothing changed.
+    let mut optim = init(&det(Guard::OFF));
+    let failure = optim
+        .step(0.1, data.model(&w, &device()), pass(&data))
+        .unwrap_err();
+    assert!(
+        matches!(failure.error, OptimError::Core(SamError::Overflow { .. })),
+        "{:?}",
+        failure.error
+    );
+    // With one: the step is bounded in the log domain.
+    let guard = Guard::bounded(0.5).unwrap();
+    let (g, report, counts) = combined_at(&det(guard), &data, &w);
+    let decision = report.guard.unwrap().decision;
+    assert!(
+        matches!(decision, Decision::Scale(f) if f < 1e-300),
+        "{decision:?}"
+    );
+    assert_eq!(counts, (1, 0));
+    let problem =
+        sam_core::problems::Quadratic::from_matrix(vec![k, 0.0, 0.0, k], vec![0.0, 0.0], 0.0)
+            .unwrap();
+    let method = sam_core::reference::Method::Universal {
+        measure: std::sync::Arc::new(sam_core::presets::Det::default()),
+        rho: 1.0,
+        lambda: 1.0,
+        samples: 1,
+        scaling: sam_core::estimator::Scaling::Reference,
+    };
+    let (want, _) =
+        sam_core::reference::guarded_gradient(&problem, &w, &method, &guard, (3, 0)).unwrap();
+    // g1 - g0 = A delta is formed in f32 from gradients of order 1e7: an
+    // absolute error near 1, scaled down with the part by ~5e-3. 1e-5 of
+    // the largest entry (~1e5) is 1; a wrong sign or a bound on the wrong
+    // norm moves the result by ~5e4.
+    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    assert_vec(&g, &want, 1e-5 * scale);
+    let flipped: Vec<f64> = want.iter().zip(&w).map(|(g, w)| 2.0 * k * w - g).collect();
+    assert!(
+        g.iter().zip(&flipped).any(|(a, b)| (a - b).abs() > 1e3),
+        "the part's sign matters"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-mod common;
+use crate::common;
 use common::{ok, read_json, usam, words};
 
 use experiments::config::TrainConfig;

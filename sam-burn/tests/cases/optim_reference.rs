@@ -3,7 +3,7 @@
 //! every backend. Tolerances and their reasons: `check::REFERENCE_TOLERANCE`
 //! and `check::HVP_TOLERANCE`.
 
-mod backends;
+use crate::backends;
 
 use burn::tensor::backend::AutodiffBackend;
 use sam_burn::check::problems::{TanhData, to_vec};

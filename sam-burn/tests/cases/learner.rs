@@ -3,7 +3,7 @@
 //! without a panic, checkpoints of the plain model, and real burn-train
 //! runs. CPU backend (Flex).
 
-mod backends;
+use crate::backends;
 
 use backends::FlexAd as Ad;
 use burn::data::dataloader::DataLoaderBuilder;

@@ -1,7 +1,7 @@
 //! Download plumbing without the network: injected fetchers, file:// URLs,
 //! checksum mismatches, atomic writes, the offline error.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

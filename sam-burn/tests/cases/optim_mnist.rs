@@ -1,7 +1,7 @@
 //! Training a small MLP on the bundled MNIST-10k digits reduces the loss
 //! with every method, without NaN (CPU backend, a few hundred steps).
 
-mod backends;
+use crate::backends;
 
 use backends::FlexAd as Ad;
 use burn::data::dataloader::batcher::Batcher;

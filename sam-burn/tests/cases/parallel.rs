@@ -7,7 +7,7 @@
 //! backend's seeded generator is global, so the tests take turns
 //! ([`turn`]).
 
-mod backends;
+use crate::backends;
 
 use std::sync::Mutex;
 

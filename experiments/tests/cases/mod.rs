@@ -1,0 +1,7 @@
+//! One module per subject (they were one test binary each).
+
+mod bad_inputs;
+mod cli;
+mod legacy_configs;
+mod models;
+mod parallel;

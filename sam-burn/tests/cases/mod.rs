@@ -1,0 +1,10 @@
+//! The f32 checks, one module per subject (they were one test binary each;
+//! one binary compiles the backends' generic code once).
+
+mod hessian;
+mod learner;
+mod nn;
+mod optim_behaviour;
+mod optim_mnist;
+mod optim_reference;
+mod parallel;
