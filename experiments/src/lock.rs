@@ -137,6 +137,25 @@ impl RunLock {
         )))
     }
 
+    /// As [`acquire`](Self::acquire), waiting up to `timeout` while
+    /// another live process holds the lock: for locks held briefly (a
+    /// sweep's root while a worker claims it or writes the report).
+    pub fn acquire_waiting(
+        dir: &Path,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<Self, LockError> {
+        let start = std::time::Instant::now();
+        loop {
+            match Self::acquire(dir, command) {
+                Err(LockError::Held { .. }) if start.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn held(path: PathBuf, holder: Holder) -> Self {
         Self {
             path,

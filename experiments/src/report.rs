@@ -486,6 +486,22 @@ fn written_by_usam(path: &Path) -> bool {
 /// or `report.md` that usam did not write (a user's own notes under that
 /// name) is refused unless `force`.
 pub fn write(dir: &Path, force: bool) -> Result<Written, ReportError> {
+    let _lock =
+        crate::lock::RunLock::acquire(dir, "report").map_err(crate::output::OutputError::from)?;
+    write_locked(dir, force)
+}
+
+/// The report of a sweep's root at the end of a worker: as [`write`], but
+/// waiting (up to two minutes) while another worker writes it.
+pub fn write_for_sweep(dir: &Path) -> Result<Written, ReportError> {
+    let wait = std::time::Duration::from_secs(120);
+    let _lock = crate::lock::RunLock::acquire_waiting(dir, "report", wait)
+        .map_err(crate::output::OutputError::from)?;
+    write_locked(dir, false)
+}
+
+/// [`write`], the lock held.
+fn write_locked(dir: &Path, force: bool) -> Result<Written, ReportError> {
     let runs = read_runs(dir)?;
     for name in [HTML, MARKDOWN] {
         let path = dir.join(name);
@@ -493,8 +509,6 @@ pub fn write(dir: &Path, force: bool) -> Result<Written, ReportError> {
             return Err(crate::output::OutputError::FileExists(path).into());
         }
     }
-    let _lock =
-        crate::lock::RunLock::acquire(dir, "report").map_err(crate::output::OutputError::from)?;
     let (html, markdown, figures) = render(dir, &runs)?;
     let mut written = Written {
         html: dir.join(HTML),

@@ -14,7 +14,6 @@ use experiments::sweep::worker::{Shard, WorkerOptions, work};
 use experiments::sweep::{self, SweepConfig, status::standings};
 
 use super::args::SweepArgs;
-use super::commands::report;
 use super::failure::Failure;
 
 pub(crate) fn sweep_cmd(a: SweepArgs) -> Result<(), Failure> {
@@ -86,7 +85,7 @@ fn shard(arg: Option<&str>) -> Result<Shard, Failure> {
             .map_err(|e| Failure::Usage(format!("--shard auto: {e}"))),
         Some(text) => text
             .parse()
-            .map_err(|e| Failure::Usage(format!("--shard {e}"))),
+            .map_err(|e| Failure::Usage(format!("--shard {text}: {e}"))),
     }
 }
 
@@ -103,7 +102,17 @@ fn finish(out: &Path) -> Result<(), Failure> {
             out.display()
         );
     }
-    report(out, false, false)
+    match experiments::report::write_for_sweep(out) {
+        Ok(w) => {
+            println!(
+                "report: {} (Markdown: {})",
+                w.html.display(),
+                w.markdown.display()
+            );
+            Ok(())
+        }
+        Err(e) => Err(Failure::Run(format!("cannot write the report: {e}"))),
+    }
 }
 
 /// `--workers N`: N copies of this command as child processes, each pinned

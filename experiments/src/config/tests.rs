@@ -316,3 +316,41 @@ proptest! {
         prop_assert!(m.lr(0.1, epoch + 1, 300) <= m.lr(0.1, epoch, 300));
     }
 }
+
+/// A run is validated once, wherever it was configured: `validate` is the
+/// only way to a `RunConfig`, and a run starts from one without checking
+/// again (this thread's count of validations shows it).
+#[test]
+fn a_run_is_validated_once() {
+    let before = validations_on_this_thread();
+    let cfg = TrainConfig {
+        epochs: 1,
+        steps_per_epoch: Some(2),
+        eval_train: false,
+        ..TrainConfig::default()
+    }
+    .validate()
+    .unwrap();
+    assert_eq!(validations_on_this_thread(), before + 1);
+    let dir = tempfile::tempdir().unwrap();
+    let options = crate::train::RunOptions {
+        out: dir.path().join("r"),
+        resume: false,
+        from_epoch: None,
+        progress: false,
+        lock: None,
+    };
+    crate::train::run(cfg, options).unwrap();
+    assert_eq!(
+        validations_on_this_thread(),
+        before + 1,
+        "the run did not validate again"
+    );
+    // A sweep validates each of its runs once, as it expands the grid.
+    let sweep: crate::sweep::SweepConfig = toml::from_str(
+        "methods = [\"sgd\", \"frob\"]\ndatasets = [\"mnist-10k\"]\nseeds = [1, 2]\n[[regimes]]\nname = \"full\"\n",
+    )
+    .unwrap();
+    let runs = sweep.runs::<&str>(dir.path(), &[]).unwrap();
+    assert_eq!(validations_on_this_thread(), before + 1 + runs.len());
+}

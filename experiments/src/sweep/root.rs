@@ -137,8 +137,10 @@ pub fn claim(root: &Path, runs: &[SweepRun], dry_run: bool) -> Result<(), RootEr
             source,
         })?;
     }
+    // Other workers hold the root only while they claim it or write the
+    // report: a moment.
     let _lock = (!dry_run)
-        .then(|| RunLock::acquire(root, "sweep"))
+        .then(|| RunLock::acquire_waiting(root, "sweep", std::time::Duration::from_secs(120)))
         .transpose()
         .map_err(OutputError::from)?;
     let path = root.join(MARKER);

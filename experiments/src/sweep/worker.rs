@@ -77,7 +77,7 @@ impl Shard {
     pub fn new(index: usize, count: usize) -> Result<Shard, String> {
         if count == 0 || index >= count {
             return Err(format!(
-                "shard {index}/{count}: the index must be below the count (0/{count} to {}/{count})",
+                "the index must be below the count (0/{count} to {}/{count})",
                 count.saturating_sub(1)
             ));
         }
@@ -92,11 +92,11 @@ impl core::str::FromStr for Shard {
     fn from_str(s: &str) -> Result<Self, String> {
         let (i, n) = s
             .split_once('/')
-            .ok_or_else(|| format!("`{s}`: expected i/n (part i of n, from 0) or auto"))?;
+            .ok_or_else(|| "expected i/n (part i of n, from 0) or auto".to_string())?;
         let parse = |v: &str| {
             v.trim()
                 .parse::<usize>()
-                .map_err(|_| format!("`{s}`: expected i/n with whole numbers"))
+                .map_err(|_| "expected i/n with whole numbers".to_string())
         };
         Shard::new(parse(i)?, parse(n)?)
     }
@@ -134,12 +134,15 @@ pub fn work(
     let mut done = WorkDone::default();
     let total = runs.len();
     for (i, run) in runs.into_iter().enumerate() {
-        if !options.shard.contains(i)
-            || matches!(status(&run.dir), RunStatus::Done | RunStatus::Failed)
-        {
+        if !options.shard.contains(i) {
             continue;
         }
         let tag = format!("[{}/{total}] {}", i + 1, run.dir.display());
+        let before = status(&run.dir);
+        if matches!(before, RunStatus::Done | RunStatus::Failed) {
+            say(format!("{tag} ({before:?})"));
+            continue;
+        }
         std::fs::create_dir_all(&run.dir).map_err(|source| crate::output::OutputError::Io {
             action: "cannot create",
             path: run.dir.clone(),
@@ -157,9 +160,10 @@ pub fn work(
         // Under the claim: another worker may have finished it meanwhile.
         let now = status(&run.dir);
         if matches!(now, RunStatus::Done | RunStatus::Failed) {
+            say(format!("{tag} ({now:?})"));
             continue;
         }
-        say(format!("{tag} ({now:?})"));
+        say(format!("{tag} ({now:?}): training"));
         let failed = FailedRun::new(&run.config, "");
         let options = RunOptions {
             out: run.dir.clone(),

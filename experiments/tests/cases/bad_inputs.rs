@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common;
-use common::{ok, read_json, usam, words};
+use common::{ok, read_json, usam, wait_for, words};
 
 use datasets::mnist::{FILE_NAMES, write_images, write_labels};
 
@@ -323,17 +323,6 @@ fn rho_messages_agree() {
     train_ok(&d, &["--method", "sam", "--rho", "0"]);
 }
 
-/// Waits until `path` exists (a background process got that far).
-fn wait_for(path: &Path) {
-    for _ in 0..600 {
-        if path.exists() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("{} never appeared", path.display());
-}
-
 /// Two writers on one run directory: the second fails at once (exit 1)
 /// naming the holder, whatever it was asked to do; once the holder is
 /// killed, its lock is taken over with a note and the run resumes.
@@ -341,9 +330,9 @@ fn wait_for(path: &Path) {
 fn a_second_writer_is_locked_out_and_a_dead_ones_lock_is_taken_over() {
     let tmp = tempfile::tempdir().unwrap();
     let r = tmp.path().join("r");
-    // Long enough to be caught at work: 40 epochs of 60 steps.
+    // Long enough to be caught at work (it is killed below).
     let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_usam"))
-        .args(words("train --quiet --epochs 40 --set steps_per_epoch=60 --set hessian_every=0 --set eval_train=false --out"))
+        .args(words("train --quiet --epochs 1000 --set steps_per_epoch=60 --set hessian_every=0 --set eval_train=false --out"))
         .arg(&r)
         .spawn()
         .unwrap();
@@ -364,7 +353,7 @@ fn a_second_writer_is_locked_out_and_a_dead_ones_lock_is_taken_over() {
         r.join(".usam.lock").exists(),
         "a killed process leaves its lock"
     );
-    let out = usam(&train(&r, &["--resume", "--epochs", "41"]));
+    let out = usam(&hessian(&r, &["--top-k", "1"]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert_has(&err, &["was left by a process that is gone; taken over"]);
@@ -528,8 +517,14 @@ fn bad_values_name_their_flag() {
     )
     .unwrap();
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
-        (hessian(&r, &["--samples", "0"]), vec!["--samples 0"]),
-        (hessian(&r, &["--probes", "0"]), vec!["--probes 0"]),
+        (
+            vec!["hessian", "--run", s(&r), "--samples", "0"],
+            vec!["--samples 0"],
+        ),
+        (
+            vec!["hessian", "--run", s(&r), "--probes", "0"],
+            vec!["--probes 0"],
+        ),
         (
             hessian(&r, &["--top-k", "1000000"]),
             vec!["--top-k", "167818 parameters"],
@@ -706,4 +701,107 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing_behind() {
     let _ = std::process::Command::new("umount").arg(&small).status();
     assert_has(&err, &["No space left on device"]);
     assert!(!r.exists(), "the failed first attempt is removed");
+}
+
+/// Writes an image folder dataset: `train/<class>/*.png` and
+/// `test/<class>/*.png`, 8x8 grey images of three classes, `per_class` of
+/// each (none for a class named in `empty`).
+fn image_folder(root: &Path, per_class: usize, empty: &[&str]) {
+    for split in ["train", "test"] {
+        for (c, class) in ["a", "b", "c"].iter().enumerate() {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            if split == "train" && empty.contains(class) {
+                continue;
+            }
+            for i in 0..per_class {
+                let pixels: Vec<u8> = (0..64)
+                    .map(|p| ((p * (c + 3) + i * 7) % 256) as u8)
+                    .collect();
+                image::GrayImage::from_raw(8, 8, pixels)
+                    .unwrap()
+                    .save(dir.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// A folder dataset: `eval --data-dir` names a moved folder (the folder is
+/// the dataset's name), and a class folder without training images is
+/// refused by name rather than trained on with no examples.
+#[test]
+fn folder_datasets_move_and_refuse_an_empty_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    image_folder(&images, 4, &[]);
+    let dataset = format!("folder:{}", s(&images));
+    let r = tmp.path().join("r");
+    train_ok(&r, &["--dataset", &dataset]);
+    let moved = tmp.path().join("moved");
+    std::fs::rename(&images, &moved).unwrap();
+    assert_has(&fails(FAILED, &["eval", "--run", s(&r)]), &["images"]);
+    ok(&["eval", "--run", s(&r), "--data-dir", s(&moved)]);
+
+    let holey = tmp.path().join("holey");
+    image_folder(&holey, 4, &["c"]);
+    let err = train_fails(
+        FAILED,
+        &tmp.path().join("h"),
+        &["--dataset", &format!("folder:{}", s(&holey))],
+    );
+    assert_has(&err, &["train/c", "holds no .png/.jpg image"]);
+}
+
+/// A CIFAR directory extracted in part names the files it lacks.
+#[test]
+fn a_partly_extracted_cifar_names_its_missing_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cifar10/cifar-10-batches-bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("data_batch_1.bin"), vec![0u8; 3073 * 4]).unwrap();
+    let err = train_fails(
+        FAILED,
+        &tmp.path().join("r"),
+        &[
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            s(tmp.path()),
+            "--set",
+            "download=false",
+        ],
+    );
+    assert_has(
+        &err,
+        &[
+            "partly extracted",
+            "data_batch_2.bin",
+            "test_batch.bin",
+            "cifar-10-batches-bin",
+        ],
+    );
+    assert!(!err.contains("data_batch_1.bin,"), "{err}");
+}
+
+/// wgpu without a Vulkan driver (hidden from the loader here): exit 1
+/// saying what is missing, nothing created.
+#[test]
+fn wgpu_without_an_adapter_says_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().join("r");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usam"))
+        .args(train(&r, &["--backend", "wgpu"]))
+        .env("VK_ICD_FILENAMES", "/nonexistent-usam-icd.json")
+        .env("WGPU_BACKEND", "vulkan")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(FAILED), "{err}");
+    assert_has(
+        &err,
+        &["no Vulkan, Metal or DirectX adapter", "mesa-vulkan-drivers"],
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!r.exists());
 }

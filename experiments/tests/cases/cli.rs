@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common;
-use common::{ok, read_json, usam, words};
+use common::{ok, read_json, usam, wait_for, words};
 
 use experiments::config::TrainConfig;
 use experiments::records::{EpochRecord, RunState, Summary};
@@ -566,7 +566,7 @@ fn non_finite_perturbed_losses_are_skipped_and_counted_when_asked() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("perturbed pass 0") && err.contains("guard_ratio"),
+        err.contains("perturbed pass 0") && err.contains("optimizer.rho is too large"),
         "{err}"
     );
 }
@@ -696,5 +696,249 @@ hessian_probes = 2
         png.starts_with(b"\x89PNG") && png.len() > 20_000,
         "{} bytes",
         png.len()
+    );
+}
+
+/// A sweep file of SGD, SAM and Frob at `seeds`, tiny runs of `epochs`.
+fn tiny_grid(dir: &Path, seeds: &str, epochs: usize) -> PathBuf {
+    write(
+        dir,
+        &format!("grid-{epochs}-{}.toml", seeds.len()),
+        &format!(
+            "methods = [\"sgd\", \"sam\", \"frob\"]\ndatasets = [\"mnist-10k\"]\nseeds = [{seeds}]\n[[regimes]]\nname = \"full\"\n[run]\nepochs = {epochs}\nsteps_per_epoch = 3\neval_train = false\nbatch_size = 32\n"
+        ),
+    )
+}
+
+/// The table of a sweep as `usam table` prints it, without the seconds.
+fn table_without_seconds(dir: &Path) -> String {
+    let printed = ok(&["table", "--dir", dir.to_str().unwrap()]);
+    printed
+        .lines()
+        .map(|l| l.split(", train ").next().unwrap_or(l).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Starts `usam args` in the background, its output captured.
+fn spawn(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_usam"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a background `usam`, which must succeed; returns its stdout.
+fn finished(child: std::process::Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "a worker failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The run directories of the sweep in `dir`, relative, from its sweep.json.
+fn sweep_dirs(dir: &Path) -> Vec<String> {
+    let marker: serde_json::Value = read_json(&dir.join("sweep.json"));
+    marker["dirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Three worker processes on one --out finish nine runs together, each run
+/// trained by exactly one of them, into what one process makes alone.
+#[test]
+fn three_workers_share_a_sweep_and_train_each_run_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tiny_grid(tmp.path(), "1, 2, 3", 2);
+    let alone = tmp.path().join("alone");
+    ok(&sweep_args(&file, alone.to_str().unwrap()));
+    let shared = tmp.path().join("shared");
+    let s = shared.to_str().unwrap();
+    let workers: Vec<_> = (0..3).map(|_| spawn(&sweep_args(&file, s))).collect();
+    let outputs: Vec<String> = workers.into_iter().map(finished).collect();
+    let dirs = sweep_dirs(&shared);
+    assert_eq!(dirs.len(), 9);
+    for d in &dirs {
+        // A worker prints the run with ": training" when it takes it.
+        let taken: usize = outputs
+            .iter()
+            .map(|o| {
+                o.lines()
+                    .filter(|l| l.contains(&format!("{d} (")) && l.ends_with(": training"))
+                    .count()
+            })
+            .sum();
+        assert_eq!(
+            taken,
+            1,
+            "{d} taken {taken} times:\n{}",
+            outputs.join("\n---\n")
+        );
+        let summary: serde_json::Value = read_json(&shared.join(d).join("summary.json"));
+        assert!(summary["provenance"]["worker"]["pid"].is_u64(), "{summary}");
+        for file in ["epochs.jsonl", "summary.json"] {
+            assert_eq!(
+                without_timings(&alone.join(d).join(file)),
+                without_timings(&shared.join(d).join(file)),
+                "{d}/{file}"
+            );
+        }
+    }
+    assert_eq!(
+        table_without_seconds(&alone),
+        table_without_seconds(&shared)
+    );
+    let status = usam(&["sweep", "--status", s]);
+    assert_eq!(status.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("9 done, 0 running, 0 failed, 0 pending"),
+        "{text}"
+    );
+}
+
+/// A worker killed mid-run leaves its claim; the next worker takes it over
+/// (on the same host at once: the pid is dead) and finishes the run as an
+/// uninterrupted one; a live claim on another host is left alone until its
+/// heartbeat is older than its lease.
+#[test]
+fn a_dead_workers_run_is_taken_over_and_finished_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        "one.toml",
+        "methods = [\"frob\"]\ndatasets = [\"mnist-10k\"]\nseeds = [7]\n[[regimes]]\nname = \"full\"\n[run]\nepochs = 12\nsteps_per_epoch = 5\neval_train = false\nbatch_size = 32\n",
+    );
+    let alone = tmp.path().join("alone");
+    ok(&sweep_args(&file, alone.to_str().unwrap()));
+    let shared = tmp.path().join("shared");
+    let run = shared.join("mnist-10k/full/frob/seed-7");
+    let mut first = spawn(&sweep_args(&file, shared.to_str().unwrap()));
+    wait_for(&run.join("state.json"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let status = usam(&["sweep", "--status", shared.to_str().unwrap()]);
+    assert_eq!(status.status.code(), Some(1), "not finished");
+    assert!(String::from_utf8_lossy(&status.stdout).contains("interrupted after epoch"));
+    let second = finished(spawn(&sweep_args(&file, shared.to_str().unwrap())));
+    assert!(second.contains("(Resume): training"), "{second}");
+    for f in ["epochs.jsonl", "summary.json"] {
+        assert_eq!(
+            without_timings(&alone.join("mnist-10k/full/frob/seed-7").join(f)),
+            without_timings(&run.join(f)),
+            "{f}"
+        );
+    }
+
+    // A claim from another host: respected while its heartbeat is fresh.
+    let other = tiny_grid(tmp.path(), "5", 1);
+    let grid = tmp.path().join("grid");
+    let held = grid.join("mnist-10k/full/sam/seed-5");
+    std::fs::create_dir_all(&held).unwrap();
+    let lock = held.join(".usam.lock");
+    std::fs::write(
+        &lock,
+        r#"{"host":"elsewhere.example","pid":1,"process_start":null,"since":0,"command":"sweep","lease_seconds":60}"#,
+    )
+    .unwrap();
+    let printed = ok(&sweep_args(&other, grid.to_str().unwrap()));
+    assert!(
+        printed.contains("taken by `usam sweep` (pid 1 on elsewhere.example"),
+        "{printed}"
+    );
+    assert!(!held.join("summary.json").exists());
+    assert!(
+        printed.contains("partial: 2 of 3 runs finished"),
+        "{printed}"
+    );
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    ok(&sweep_args(&other, grid.to_str().unwrap()));
+    assert!(
+        held.join("summary.json").is_file(),
+        "taken over after the lease"
+    );
+}
+
+/// The sweep's own bad inputs, before any work; more workers than runs is
+/// fine.
+#[test]
+fn sweep_workers_refuse_bad_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tiny_grid(tmp.path(), "1", 1);
+    let out = tmp.path().join("g");
+    let o = out.to_str().unwrap();
+    let f = file.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["sweep", "--config", f, "--out", o, "--workers", "0"],
+            "--workers",
+        ),
+        (
+            &["sweep", "--config", f, "--out", o, "--shard", "3/2"],
+            "--shard 3/2",
+        ),
+        (
+            &["sweep", "--config", f, "--out", o, "--shard", "auto"],
+            "SLURM_ARRAY_TASK_ID",
+        ),
+        (
+            &["sweep", "--config", f, "--out", o, "--lease", "1"],
+            "--lease 1",
+        ),
+        (&["sweep", "--status", f], "holds no sweep"),
+    ];
+    for (args, needle) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_usam"))
+            .args(args)
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: `{needle}` not in {err}");
+    }
+    assert!(!out.exists(), "nothing is created");
+    let printed = ok(&[
+        "sweep",
+        "--config",
+        f,
+        "--out",
+        o,
+        "--quiet",
+        "--workers",
+        "5",
+    ]);
+    assert!(printed.contains("5 workers for 3 runs"), "{printed}");
+    assert_eq!(sweep_dirs(&out).len(), 3);
+    // Shards split the grid: 0/2 takes runs 1 and 3, 1/2 run 2.
+    let sharded = tmp.path().join("s");
+    let printed = ok(&[
+        "sweep",
+        "--config",
+        f,
+        "--out",
+        sharded.to_str().unwrap(),
+        "--quiet",
+        "--shard",
+        "1/2",
+    ]);
+    assert!(
+        printed.contains("partial: 1 of 3 runs finished"),
+        "{printed}"
     );
 }

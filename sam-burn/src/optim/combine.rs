@@ -52,10 +52,14 @@ impl<B: Backend> Combination<B> {
         });
     }
 
-    /// A handle on the first slot (no copy): what a bounded step keeps
-    /// for the log domain (see `sam_core::estimator::Unbounded`).
-    pub(crate) fn slot_handle(&self) -> Option<Flat<B>> {
-        self.slots.first().cloned().flatten()
+    /// The first slot with the held-back last gradient added at its push
+    /// weight, `sum_i w_i g_i`: the direction of a step of a one-slot plan
+    /// bounded in the log domain (see `sam_core::estimator::Unbounded`).
+    pub(crate) fn into_slot(self, weights: &[f64], g_last: Flat<B>) -> Flat<B> {
+        match self.slots.into_iter().next().flatten() {
+            Some(acc) => acc.axpy_owned(weights[0], g_last),
+            None => g_last.scale(weights[0]),
+        }
     }
 
     /// The direction, once the stream's final weights are known; the last

@@ -45,19 +45,13 @@ fn norms<B: Backend>(a: &Flat<B>, b: &Flat<B>) -> [f64; 2] {
 
 /// Applies `guard` to the combined gradient `combined` of clean gradient
 /// `g0`: the guarded gradient and the report.
-/// With `overflow_exit` a non-finite part returns `None` instead (the
-/// caller bounds the step in the log domain).
-pub(crate) fn apply_unless_overflow<B: Backend>(
+pub(crate) fn apply<B: Backend>(
     guard: &Guard,
     g0: Flat<B>,
     combined: Flat<B>,
-    overflow_exit: bool,
-) -> Result<Option<(Flat<B>, GuardReport)>, OptimError> {
+) -> Result<(Flat<B>, GuardReport), OptimError> {
     let part = combined.clone().axpy(-1.0, &g0);
     let [sharpness_norm, gradient_norm] = norms(&part, &g0);
-    if overflow_exit && !sharpness_norm.is_finite() {
-        return Ok(None);
-    }
     let decision = guard.decide(sharpness_norm, gradient_norm)?;
     let report = GuardReport {
         gradient_norm,
@@ -71,7 +65,7 @@ pub(crate) fn apply_unless_overflow<B: Backend>(
         Decision::Scale(f) => g0.axpy_owned(f, part),
         Decision::Skip => g0,
     };
-    Ok(Some((out, report)))
+    Ok((out, report))
 }
 
 /// The step `g0 + factor part` of a sharpness part known only in the log

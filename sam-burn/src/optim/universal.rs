@@ -277,33 +277,10 @@ impl UniversalRule {
     }
 }
 
-/// What a bounded one-slot step keeps to be bounded in the log domain
-/// (`sam_core::estimator::Unbounded`) when its weights overflow.
-struct Fallback<'a, B: burn::tensor::backend::Backend> {
-    stream: sam_core::estimator::Stream<'a>,
-    slot: Option<Flat<B>>,
-    g_last: Flat<B>,
-    weight: f64,
-}
-
-impl<B: burn::tensor::backend::Backend> Fallback<'_, B> {
-    /// `g0 + factor (slot - weight_sum g0)`, with the slot completed by the
-    /// last gradient, bounded as the guard says.
-    fn bounded_step(
-        self,
-        guard: &Guard,
-        g0: &Flat<B>,
-    ) -> Result<(Flat<B>, GuardReport), OptimError> {
-        let unbounded = self.stream.finish_unbounded()?;
-        let slot = match self.slot {
-            Some(acc) => acc.axpy_owned(self.weight, self.g_last),
-            None => self.g_last.scale(self.weight),
-        };
-        let part = slot.axpy(-unbounded.weight_sum, g0);
-        let scale = (unbounded.ln_scale, unbounded.negative);
-        guard::apply_unbounded(guard, g0.clone(), part, scale)
-    }
-}
+/// The largest step weight the f32 combination takes as it comes: a
+/// gradient entry of 1e8 times it stays within f32's 3.4e38. A bounded
+/// one-slot step whose weights exceed it is bounded in the log domain.
+const F32_SAFE: f64 = 1e30;
 
 /// The device of the inner backend, where gradients live.
 type Device<B> = burn::tensor::Device<<B as AutodiffBackend>::InnerBackend>;
@@ -445,7 +422,7 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
         let sizes = trainable_sizes::<B, M>(model);
         let perturbs = self.lambda() != 0.0 && self.samples > 0;
         let mut next = perturbs.then(|| spec.prefetch(0, &sizes));
-        let clean = Self::clean_pass::<B, M, F>(model, &mut closure)?;
+        let mut clean = Self::clean_pass::<B, M, F>(model, &mut closure)?;
         if !perturbs {
             return Ok(self.base_step::<B, _>(clean));
         }
@@ -484,36 +461,48 @@ impl<B: AutodiffBackend> SharpnessRule<B> for UniversalRule {
             }
         }
         let (weights, g_last) = last.expect("a step has at least one sample");
-        // A bounded one-slot step (Det) keeps what it needs to be bounded
-        // in the log domain should its weights overflow f64, or its part
-        // f32: the stream and handles on the slot and the last gradient.
+        // A bounded one-slot step (Det) is bounded in the log domain when
+        // its weights overflow f64, or are beyond what f32 can multiply a
+        // gradient by (`F32_SAFE`).
         let plan = stream.plan();
         let bounded = self.guard.max_ratio.is_some() && plan.slots == 1 && plan.fixed.is_none();
-        let fallback = bounded.then(|| Fallback {
-            stream: stream.clone(),
-            slot: combination.slot_handle(),
-            g_last: g_last.clone(),
-            weight: weights[0],
-        });
+        let fallback = bounded.then(|| stream.clone());
         let result = match (stream.finish(), fallback) {
-            (Ok(result), fallback) => {
-                let combined = combination.finish(&result, result.direct_weight(&weights)?, g_last);
-                let overflow_exit = fallback.is_some();
-                let g0 = clean.g0.clone();
-                match guard::apply_unless_overflow(&self.guard, g0, combined, overflow_exit)? {
-                    Some((g, report)) => {
-                        let sharpness = Some(result.sharpness);
-                        return Ok(self.reported_step::<B, _>(clean, g, report, losses, sharpness));
-                    }
-                    // The part overflowed f32: bounded in the log domain.
-                    None => fallback.expect("an overflow exit has a fallback"),
-                }
-            }
-            (Err(SamError::Overflow { .. }), Some(fallback)) => fallback,
+            (Ok(result), Some(fallback)) if result.exceeds(F32_SAFE) => Err(fallback),
+            (Ok(result), _) => Ok(result),
+            (Err(SamError::Overflow { .. }), Some(fallback)) => Err(fallback),
             (Err(e), _) => return Err(e.into()),
         };
-        let (g, report) = result.bounded_step(&self.guard, &clean.g0)?;
-        Ok(self.reported_step::<B, _>(clean, g, report, losses, None))
+        match result {
+            Ok(result) => {
+                let combined = combination.finish(&result, result.direct_weight(&weights)?, g_last);
+                // g0 by value: the guard's scaled step may reuse its buffer.
+                let g0 = std::mem::replace(
+                    &mut clean.g0,
+                    Flat {
+                        tensors: Vec::new(),
+                    },
+                );
+                let (g, report) = guard::apply(&self.guard, g0, combined)?;
+                let sharpness = Some(result.sharpness);
+                Ok(self.reported_step::<B, _>(clean, g, report, losses, sharpness))
+            }
+            Err(fallback) => {
+                let unbounded = fallback.finish_unbounded()?;
+                let part = combination
+                    .into_slot(&weights, g_last)
+                    .axpy(-unbounded.weight_sum, &clean.g0);
+                let scale = (unbounded.ln_scale, unbounded.negative);
+                let g0 = std::mem::replace(
+                    &mut clean.g0,
+                    Flat {
+                        tensors: Vec::new(),
+                    },
+                );
+                let (g, report) = guard::apply_unbounded(&self.guard, g0, part, scale)?;
+                Ok(self.reported_step::<B, _>(clean, g, report, losses, None))
+            }
+        }
     }
 
     fn clipping(&self) -> Option<&GradientClippingConfig> {

@@ -84,6 +84,12 @@ pub struct StreamResult {
 }
 
 impl StreamResult {
+    /// Whether a final weight (of `g0` or of a buffer) exceeds `limit` in
+    /// magnitude: too large to multiply a gradient by in f32 safely.
+    pub fn exceeds(&self, limit: f64) -> bool {
+        self.g0_weight.abs() > limit || self.slot_weights.iter().any(|w| w.abs() > limit)
+    }
+
     /// The weight in the update direction of a gradient whose push weights
     /// were `weights` (`sum_s slot_weights[s] * weights[s]`), for a backend
     /// that adds that gradient directly instead of into the buffers.
