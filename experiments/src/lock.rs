@@ -16,7 +16,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -233,13 +233,49 @@ pub fn inspect(dir: &Path) -> Option<(Holder, bool)> {
     Some((holder, stale))
 }
 
-/// Creates the lock file exclusively, with `holder` in it.
+/// Creates the lock file exclusively, with `holder` in it, in one atomic
+/// step: the holder is written to a private file first and hard-linked
+/// into place (atomic on local filesystems and NFS alike). Created empty
+/// and then written, a lock could be read half-written by a racing taker,
+/// taken for a dead holder's and removed while its owner went on.
 fn create(path: &Path, holder: &Holder) -> std::io::Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let text = serde_json::to_string(holder).expect("a holder serialises");
+    // Host and pid: private among the machines sharing the directory.
+    let private = path.with_extension(format!(
+        "lock.{}-{}-{}",
+        hostname(),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut file = fs::File::create(&private)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    })();
+    let linked = written.and_then(|()| fs::hard_link(&private, path));
+    let _ = fs::remove_file(&private);
+    match linked {
+        Err(e)
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            // A filesystem without hard links: create, then write.
+            create_in_place(path, &text)
+        }
+        other => other,
+    }
+}
+
+/// Creates the lock file exclusively and writes `text` into it (where hard
+/// links are not supported).
+fn create_in_place(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)?;
-    let text = serde_json::to_string(holder).expect("a holder serialises");
     let written = file
         .write_all(text.as_bytes())
         .and_then(|()| file.sync_all());

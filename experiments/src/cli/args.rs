@@ -167,9 +167,15 @@ pub(crate) struct TrainArgs {
     /// Epochs.
     #[arg(long)]
     pub(crate) epochs: Option<usize>,
-    /// Batch size (with --devices: the global batch, split evenly).
+    /// Batch size (with --devices: the global batch, split evenly; with
+    /// --accumulate: the effective batch).
     #[arg(long)]
     pub(crate) batch_size: Option<usize>,
+    /// Gradient accumulation: run each step's batch as K micro-batches
+    /// (every pass of the step over all of them; the step is the one-batch
+    /// step with less activation memory).
+    #[arg(long, value_name = "K")]
+    pub(crate) accumulate: Option<usize>,
     /// Seed.
     #[arg(long)]
     pub(crate) seed: Option<u64>,

@@ -45,6 +45,7 @@ pub(crate) fn train_config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
     set!(c.epochs, a.epochs);
     lr_schedule(a, &mut c);
     set!(c.batch_size, a.batch_size);
+    set!(c.accumulate, a.accumulate);
     set!(c.seed, a.seed);
     set!(c.backend, a.backend);
     set!(c.device, a.device);

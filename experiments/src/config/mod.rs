@@ -60,8 +60,14 @@ pub struct TrainConfig {
     pub schedule: LrSchedule,
     /// Epochs to train.
     pub epochs: usize,
-    /// Training batch size.
+    /// Training batch size: the effective batch of a step, also under
+    /// gradient accumulation.
     pub batch_size: usize,
+    /// Gradient accumulation: each step's batch runs as this many
+    /// micro-batches (sizes differing by at most one), every pass of the
+    /// step over all of them, so the step is the one-batch step with the
+    /// activations of one micro-batch alive at a time; 1 = none.
+    pub accumulate: usize,
     /// Evaluation batch size.
     pub eval_batch_size: usize,
     /// Cap on steps per epoch (quick runs, tests); none = the whole set.
@@ -124,6 +130,7 @@ impl Default for TrainConfig {
             schedule: LrSchedule::Constant,
             epochs: 5,
             batch_size: 128,
+            accumulate: 1,
             eval_batch_size: 500,
             steps_per_epoch: None,
             seed: 101,
@@ -265,20 +272,31 @@ impl TrainConfig {
     }
 
     /// The configuration as TOML. A data-parallel run's file starts with a
-    /// comment that spells out the global batch and its split.
+    /// comment that spells out the global batch and its split, an
+    /// accumulating run's with the effective batch and its micro-batches.
     pub fn to_toml(&self) -> String {
-        let body = toml::to_string_pretty(self).expect("a TrainConfig always serialises");
+        let mut text = String::new();
         let devices = self.device_list();
-        if devices.len() < 2 {
-            return body;
+        let per_device = self.batch_size / devices.len();
+        if devices.len() > 1 {
+            text.push_str(&format!(
+                "# Data-parallel over {} devices {:?}: the global batch is batch_size = {}, {per_device} examples per device and step.\n",
+                devices.len(),
+                devices,
+                self.batch_size,
+            ));
         }
-        format!(
-            "# Data-parallel over {} devices {:?}: the global batch is batch_size = {}, {} examples per device and step.\n{body}",
-            devices.len(),
-            devices,
-            self.batch_size,
-            self.batch_size / devices.len(),
-        )
+        if self.accumulate > 1 {
+            text.push_str(&format!(
+                "# Gradient accumulation: the effective batch is batch_size = {}; each step runs {per_device} examples{} as accumulate = {} micro-batches of about {}.\n",
+                self.batch_size,
+                if devices.len() > 1 { " per device" } else { "" },
+                self.accumulate,
+                per_device.div_ceil(self.accumulate),
+            ));
+        }
+        text.push_str(&toml::to_string_pretty(self).expect("a TrainConfig always serialises"));
+        text
     }
 
     /// The devices the run trains on: `devices`, or the one `device`.

@@ -130,6 +130,13 @@ impl TrainConfig {
     fn check_training(&self) -> Result<(), ConfigError> {
         check(self.epochs > 0, "epochs", 0, "must be at least 1")?;
         check(self.batch_size > 0, "batch_size", 0, "must be at least 1")?;
+        check(self.accumulate > 0, "accumulate", 0, "must be at least 1")?;
+        check(
+            self.accumulate <= self.batch_size,
+            "accumulate",
+            self.accumulate,
+            "must be at most batch_size: each micro-batch needs an example",
+        )?;
         check(
             self.eval_batch_size > 0,
             "eval_batch_size",
@@ -190,6 +197,15 @@ impl TrainConfig {
             "batch_size",
             self.batch_size,
             &format!("the global batch must split evenly over the {n} devices (a multiple of {n})"),
+        )?;
+        check(
+            self.accumulate <= self.batch_size / n,
+            "accumulate",
+            self.accumulate,
+            &format!(
+                "must be at most the {} examples each device takes per step",
+                self.batch_size / n
+            ),
         )?;
         if let MethodConfig::Ssam(c) = &self.optimizer {
             check(

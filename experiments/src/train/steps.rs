@@ -10,7 +10,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor};
 use datasets::ImageBatch;
-use sam_burn::optim::{Decision, MethodOptimizer, OptimError, Pass, StepReport};
+use sam_burn::optim::{Decision, MethodOptimizer, OptimError, Pass, StepReport, accumulate_with};
 use sam_burn::parallel::Replica;
 
 use super::error::RunError;
@@ -219,20 +219,32 @@ fn one_step<B: Backend>(
     lr: f64,
 ) -> Result<StepOutcome<B>, StepError> {
     let batch = &shard.batch;
-    let pass_fn = |m: Model<Ad<B>>, pass: Pass| {
-        let logits = m.forward(batch.images.clone());
-        // Training accuracy is the clean pass's; the report drops the
-        // perturbed passes' extra output.
+    // Training accuracy is the clean pass's; the report drops the
+    // perturbed passes' extra output.
+    let forward = |m: &Model<Ad<B>>, b: &ImageBatch<Ad<B>>, pass: Pass| {
+        let logits = m.forward(b.images.clone());
         let hits = pass
             .is_clean()
-            .then(|| count_correct(logits.clone().inner(), batch.targets.clone().inner()));
-        let loss = ctx.loss_fn.forward(logits, batch.targets.clone());
-        let value = loss.clone().into_scalar().elem::<f64>();
-        (
-            value,
-            GradientsParams::from_grads(loss.backward(), &m),
-            hits,
-        )
+            .then(|| count_correct(logits.clone().inner(), b.targets.clone().inner()));
+        (ctx.loss_fn.forward(logits, b.targets.clone()), hits)
+    };
+    let micro = micro_batches(batch, ctx.cfg.accumulate);
+    let pass_fn = |m: Model<Ad<B>>, pass: Pass| -> Result<_, OptimError> {
+        if micro.is_empty() {
+            let (loss, hits) = forward(&m, batch, pass);
+            let value = loss.clone().into_scalar().elem::<f64>();
+            return Ok((
+                value,
+                GradientsParams::from_grads(loss.backward(), &m),
+                hits,
+            ));
+        }
+        let (value, grads, hits) = accumulate_with(&m, &micro, |m, b| {
+            let (loss, hits) = forward(m, b, pass);
+            (loss, b.len(), hits)
+        })?;
+        let hits = hits.into_iter().flatten().reduce(|a, b| a.add(b));
+        Ok((value, grads, hits))
     };
     // On several devices every pass is made global (the loss and the
     // gradient of the whole batch), so every replica takes the same step.
@@ -250,6 +262,30 @@ fn one_step<B: Backend>(
         None => next,
     };
     Ok((next, report))
+}
+
+/// `batch` as `k` micro-batches whose sizes differ by at most one (fewer
+/// when the batch, the last of an epoch, holds fewer than `k` examples);
+/// none when `k` is 1.
+fn micro_batches<B: Backend>(batch: &ImageBatch<B>, k: usize) -> Vec<ImageBatch<B>> {
+    let n = batch.len();
+    let k = k.min(n);
+    if k <= 1 {
+        return Vec::new();
+    }
+    let mut start = 0;
+    (0..k)
+        .map(|i| {
+            let len = n / k + usize::from(i < n % k);
+            let part = ImageBatch {
+                images: batch.images.clone().narrow(0, start, len),
+                targets: batch.targets.clone().narrow(0, start, len),
+                indices: batch.indices[start..start + len].to_vec(),
+            };
+            start += len;
+            part
+        })
+        .collect()
 }
 
 /// The per-step log of `log_steps = true`.

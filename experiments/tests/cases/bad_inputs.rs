@@ -38,9 +38,11 @@ fn s(p: &Path) -> &str {
 /// A quick training command into `out` (one epoch unless `extra` says),
 /// with `extra` flags.
 fn train<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args =
-        words("train --quiet --batch-size 16 --set steps_per_epoch=2 --set hessian_every=0");
+    let mut args = words("train --quiet --set steps_per_epoch=2 --set hessian_every=0");
     args.extend(["--out", s(out)]);
+    if !extra.contains(&"--batch-size") {
+        args.extend(["--batch-size", "16"]);
+    }
     if !extra.contains(&"--epochs") {
         args.extend(["--epochs", "1"]);
     }

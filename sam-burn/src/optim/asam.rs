@@ -15,6 +15,33 @@ use super::schedule::Scheduled;
 use crate::params::{Flat, RunningStats, flatten_values};
 
 /// Configuration of [`Asam`]; defaults are the reference settings.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::optim::{GradientsParams, SgdConfig};
+/// use burn::tensor::{ElementConversion, Tensor};
+/// use sam_burn::nn::{Linear, LinearConfig};
+/// # type B = Autodiff<NdArray>;
+/// # let device = Default::default();
+/// # let model: Linear<B> = LinearConfig::new(4, 1).init(&device);
+/// # let x = Tensor::<B, 2>::ones([8, 4], &device);
+/// // Squared distance of the outputs to 10: far from any initial output.
+/// let loss_of = |m: &Linear<B>| m.forward(x.clone()).sub_scalar(10.0).powi_scalar(2).mean();
+/// let closure = |m: Linear<B>, _| {
+///     let loss = loss_of(&m);
+///     let value = loss.clone().into_scalar().elem::<f64>();
+///     (value, GradientsParams::from_grads(loss.backward(), &m))
+/// };
+/// let before = loss_of(&model).into_scalar().elem::<f64>();
+/// use sam_burn::optim::AsamConfig;
+///
+/// // The reference radius and eta (0.5, 0.01).
+/// let mut optim = AsamConfig::new().init(SgdConfig::new().init())?;
+/// let (model, report) = optim.step(0.01, model, closure).map_err(|f| f.error)?;
+/// assert_eq!(report.passes, 2);
+/// assert!(loss_of(&model).into_scalar().elem::<f64>() < before);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Config, Debug)]
 pub struct AsamConfig {
     /// Radius in the adaptive metric (reference: 0.5).

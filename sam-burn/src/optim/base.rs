@@ -323,6 +323,7 @@ where
     }
 
     /// The rule and the base optimizer, apart.
+    #[cfg(feature = "learner")]
     pub(crate) fn into_parts(self) -> (R, O) {
         (self.rule, self.base)
     }

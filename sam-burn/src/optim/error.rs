@@ -52,6 +52,16 @@ pub enum OptimError {
     /// not match the model's parameters.
     #[error("the remembered sharpness part does not match the model: {0}")]
     ScheduleMismatch(String),
+    /// Gradient accumulation ([`accumulate`](fn@super::accumulate)) was given
+    /// no micro-batch.
+    #[error("gradient accumulation needs at least one micro-batch")]
+    NoMicroBatches,
+    /// A micro-batch of gradient accumulation holds no example.
+    #[error("micro-batch {index} of the accumulated step holds no example")]
+    EmptyMicroBatch {
+        /// Its position in the list.
+        index: usize,
+    },
     /// A data-parallel collective operation failed (another replica gave
     /// up, or the replicas disagree).
     #[error(transparent)]

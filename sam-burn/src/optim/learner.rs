@@ -22,6 +22,7 @@ use burn::tensor::{ElementConversion, Tensor};
 use burn::train::metric::ItemLazy;
 use burn::train::{InferenceStep, Interrupter, TrainOutput, TrainStep};
 
+use super::accumulate::accumulate_with;
 use super::base::{
     GradientsOf, LearningRate, PassFn, SharpnessAware, SharpnessRecord, SharpnessRule,
 };
@@ -177,6 +178,23 @@ pub trait SharpnessStep<B: AutodiffBackend>: AutodiffModule<B> {
 
     /// The batch's loss (one element) and the metrics item.
     fn loss(&self, batch: &Self::Input) -> (Tensor<B, 1>, Self::Output);
+
+    /// Gradient accumulation: `batch` as micro-batches, each with its
+    /// number of examples. `None` (the default) runs the batch whole; with
+    /// micro-batches, every pass of the step runs over all of them
+    /// ([`accumulate`](fn@super::accumulate)) and the step is the one-batch
+    /// step with the activations of one micro-batch alive at a time.
+    fn micro_batches(&self, batch: &Self::Input) -> Option<Vec<(Self::Input, usize)>> {
+        let _ = batch;
+        None
+    }
+
+    /// The metrics item of a batch run as micro-batches, from the clean
+    /// pass's items of its micro-batches, in order. The default keeps the
+    /// first micro-batch's item; a classifier concatenates them.
+    fn merge_items(&self, items: Vec<Self::Output>) -> Option<Self::Output> {
+        items.into_iter().next()
+    }
 }
 
 /// Steps that failed inside a [`SharpnessModel`], shared by its clones.
@@ -441,14 +459,25 @@ where
 
     fn step(&self, batch: M::Input) -> TrainOutput<M::Output> {
         let mut clean = None;
+        let micro = self.model.micro_batches(&batch);
         let result = self.rule.gradients(&self.model, |m: M, pass: Pass| {
-            let (loss, item) = m.loss(&batch);
-            let value = loss.clone().into_scalar().elem::<f64>();
-            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            let Some(micro) = &micro else {
+                let (loss, item) = m.loss(&batch);
+                let value = loss.clone().into_scalar().elem::<f64>();
+                let grads = GradientsParams::from_grads(loss.backward(), &m);
+                if pass.is_clean() {
+                    clean = Some(item);
+                }
+                return Ok((value, grads));
+            };
+            let (value, grads, items) = accumulate_with(&m, micro, |m, (part, size)| {
+                let (loss, item) = m.loss(part);
+                (loss, *size, pass.is_clean().then_some(item))
+            })?;
             if pass.is_clean() {
-                clean = Some(item);
+                clean = m.merge_items(items.into_iter().flatten().collect());
             }
-            (value, grads)
+            Ok((value, grads))
         });
         let grads = result.map(|out| out.grads).unwrap_or_else(|error| {
             let message = self.failures.record(&error);

@@ -11,13 +11,16 @@
 //! [`PassOutput`] out), the [`SharpnessRule`] trait and the
 //! [`SharpnessAware`] wrapper; [`learner`] plugs any of them into
 //! burn-train's `Learner` ([`SharpnessModel`], [`LearnerOptimizer`]);
-//! [`method`] picks one at run time.
+//! [`method`] picks one at run time; [`mod@accumulate`] takes a step's
+//! batch as micro-batches.
 
+pub mod accumulate;
 pub mod asam;
 pub mod base;
 mod combine;
 mod error;
 pub mod guard;
+#[cfg(feature = "learner")]
 pub mod learner;
 pub mod method;
 mod noise;
@@ -27,7 +30,9 @@ pub mod schedule;
 pub mod ssam;
 pub mod universal;
 
+pub use crate::error::ParallelError;
 pub use crate::params::RunningStats;
+pub use accumulate::{accumulate, accumulate_with};
 pub use asam::{Asam, AsamConfig, AsamRule};
 pub use base::{
     ExtraOf, GradientsOf, PassFn, PassOutput, SharpnessAware, SharpnessGradients, SharpnessRecord,
@@ -35,6 +40,7 @@ pub use base::{
 };
 pub use error::OptimError;
 pub use guard::GuardReport;
+#[cfg(feature = "learner")]
 pub use learner::{LearnerOptimizer, SharedRule, SharpnessModel, SharpnessStep, StepFailures};
 pub use method::{
     BaseConfig, MethodConfig, MethodOptimizer, MethodRecord, MethodRule, SchemaError,
@@ -42,6 +48,7 @@ pub use method::{
 pub use pass::Pass;
 pub use sam::{Sam, SamConfig, SamRule};
 pub use sam_core::guard::{Decision, Guard, NonFinite};
+pub use sam_core::presets::Preset;
 pub use sam_core::schedule::{Between, Schedule};
 pub use schedule::{ScheduleRecord, Scheduled};
 pub use ssam::{Ssam, SsamConfig, SsamRecord, SsamRule};

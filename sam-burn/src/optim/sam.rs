@@ -20,6 +20,32 @@ use crate::params::{
 };
 
 /// Configuration of [`Sam`]; defaults are the reference settings.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::optim::{GradientsParams, SgdConfig};
+/// use burn::tensor::{ElementConversion, Tensor};
+/// use sam_burn::nn::{Linear, LinearConfig};
+/// # type B = Autodiff<NdArray>;
+/// # let device = Default::default();
+/// # let model: Linear<B> = LinearConfig::new(4, 1).init(&device);
+/// # let x = Tensor::<B, 2>::ones([8, 4], &device);
+/// // Squared distance of the outputs to 10: far from any initial output.
+/// let loss_of = |m: &Linear<B>| m.forward(x.clone()).sub_scalar(10.0).powi_scalar(2).mean();
+/// let closure = |m: Linear<B>, _| {
+///     let loss = loss_of(&m);
+///     let value = loss.clone().into_scalar().elem::<f64>();
+///     (value, GradientsParams::from_grads(loss.backward(), &m))
+/// };
+/// let before = loss_of(&model).into_scalar().elem::<f64>();
+/// use sam_burn::optim::SamConfig;
+///
+/// let mut optim = SamConfig::new().with_rho(0.05).init(SgdConfig::new().init())?;
+/// let (model, report) = optim.step(0.01, model, closure).map_err(|f| f.error)?;
+/// assert_eq!(report.passes, 2); // the clean gradient, then the one at w + e
+/// assert!(loss_of(&model).into_scalar().elem::<f64>() < before);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Config, Debug)]
 pub struct SamConfig {
     /// Radius of the ball (reference ResNet18/CIFAR setting: 0.05).

@@ -23,6 +23,43 @@ use super::schedule::Scheduled;
 use crate::params::{Flat, RunningStats, flatten_gradients, flatten_like};
 
 /// Configuration of [`Ssam`]; defaults are the reference settings.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::optim::{GradientsParams, SgdConfig};
+/// use burn::tensor::{ElementConversion, Tensor};
+/// use sam_burn::nn::{Linear, LinearConfig};
+/// # type B = Autodiff<NdArray>;
+/// # let device = Default::default();
+/// # let model: Linear<B> = LinearConfig::new(4, 1).init(&device);
+/// # let x = Tensor::<B, 2>::ones([8, 4], &device);
+/// // Squared distance of the outputs to 10: far from any initial output.
+/// let loss_of = |m: &Linear<B>| m.forward(x.clone()).sub_scalar(10.0).powi_scalar(2).mean();
+/// let closure = |m: Linear<B>, _| {
+///     let loss = loss_of(&m);
+///     let value = loss.clone().into_scalar().elem::<f64>();
+///     (value, GradientsParams::from_grads(loss.backward(), &m))
+/// };
+/// let before = loss_of(&model).into_scalar().elem::<f64>();
+/// use sam_burn::optim::SsamConfig;
+///
+/// let mut optim = SsamConfig::new()
+///     .with_fisher_samples(4)
+///     .init(SgdConfig::new().init())?;
+/// // The Fisher mask comes first: one example's gradients per call.
+/// let rule = optim.rule_mut().inner_mut();
+/// assert!(rule.needs_refresh());
+/// rule.refresh_mask(&model, |m: Linear<B>, i| {
+///     let loss = loss_of(&m).mul_scalar(1.0 + i as f64);
+///     GradientsParams::from_grads(loss.backward(), &m)
+/// })?;
+/// let (perturbed, total) = optim.rule().inner().mask_counts().unwrap();
+/// assert!(perturbed > 0 && perturbed < total); // about 1 - sparsity of the 5 weights
+/// let (model, report) = optim.step(0.01, model, closure).map_err(|f| f.error)?;
+/// assert_eq!(report.passes, 2);
+/// assert!(loss_of(&model).into_scalar().elem::<f64>() < before);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Config, Debug)]
 pub struct SsamConfig {
     /// Radius of the ball (reference: 0.1).

@@ -48,6 +48,36 @@ use crate::params::{
 /// ([`sam_core::presets::Preset::reference_hyperparameters`]): Trace rho 0.01,
 /// lambda 1, n 1; Frob rho 0.005, lambda 0.005, n 2; Det rho 1, lambda 1,
 /// n 1, cube half-width 0.01.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::optim::{GradientsParams, SgdConfig};
+/// use burn::tensor::{ElementConversion, Tensor};
+/// use sam_burn::nn::{Linear, LinearConfig};
+/// # type B = Autodiff<NdArray>;
+/// # let device = Default::default();
+/// # let model: Linear<B> = LinearConfig::new(4, 1).init(&device);
+/// # let x = Tensor::<B, 2>::ones([8, 4], &device);
+/// // Squared distance of the outputs to 10: far from any initial output.
+/// let loss_of = |m: &Linear<B>| m.forward(x.clone()).sub_scalar(10.0).powi_scalar(2).mean();
+/// let closure = |m: Linear<B>, _| {
+///     let loss = loss_of(&m);
+///     let value = loss.clone().into_scalar().elem::<f64>();
+///     (value, GradientsParams::from_grads(loss.backward(), &m))
+/// };
+/// let before = loss_of(&model).into_scalar().elem::<f64>();
+/// use sam_burn::optim::{Preset, UniversalSamConfig};
+///
+/// // Frob-SAM: the preset's reference lambda and n = 2, a radius of 0.01.
+/// let mut optim = UniversalSamConfig::new(Preset::Frob)
+///     .with_rho(Some(0.01))
+///     .with_seed(7)
+///     .init(SgdConfig::new().init())?;
+/// let (model, report) = optim.step(0.01, model, closure).map_err(|f| f.error)?;
+/// assert_eq!(report.passes, 3); // the clean pass and n = 2 perturbed ones
+/// assert!(loss_of(&model).into_scalar().elem::<f64>() < before);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Config, Debug)]
 pub struct UniversalSamConfig {
     /// The sharpness measure.

@@ -58,6 +58,32 @@ pub struct BaseConfig {
 /// Which method computes the gradient handed to the base optimizer, with
 /// its settings. Serialised as a table tagged by `method` ([`schema`]);
 /// [`Config::save`] and [`Config::load`] write and read it as JSON.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::optim::{GradientsParams, SgdConfig};
+/// use burn::tensor::{ElementConversion, Tensor};
+/// use sam_burn::nn::{Linear, LinearConfig};
+/// use sam_burn::optim::MethodConfig;
+///
+/// type B = Autodiff<NdArray>;
+/// let device = Default::default();
+/// let model: Linear<B> = LinearConfig::new(4, 1).init(&device);
+/// let x = Tensor::<B, 2>::ones([8, 4], &device);
+///
+/// // Any method from its table (a config file, a command line).
+/// let method: MethodConfig = toml::from_str("method = \"trace\"\nrho = 0.01")?;
+/// let mut optim = method.init(SgdConfig::new().init())?;
+/// let (_model, report) = optim
+///     .step(0.01, model, |m: Linear<B>, _| {
+///         let loss = m.forward(x.clone()).sub_scalar(10.0).powi_scalar(2).mean();
+///         let value = loss.clone().into_scalar().elem::<f64>();
+///         (value, GradientsParams::from_grads(loss.backward(), &m))
+///     })
+///     .map_err(|f| f.error)?;
+/// assert_eq!(report.passes, method.passes_per_step()); // 2 for Trace-SAM
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub enum MethodConfig {
     /// The base optimizer alone (one pass per step), `method = "sgd"`.
