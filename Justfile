@@ -46,6 +46,14 @@ schedule-study:
     cargo run --release -p experiments -- sweep --config configs/schedule-study.toml --out runs/schedule-study-lr0.01 --set base.lr=0.01
     cargo run --release -p experiments -- sweep --config configs/schedule-study.toml --out runs/schedule-study-guard --set optimizer.guard.max_ratio=0.5
 
+# sam-burn as a dependency: the crates it adds to a fresh Burn project,
+# docs without warnings, the library crates packaged, the downstream project.
+library:
+    ./scripts/crate-count.sh
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p sam-core -p sam-burn --features sam-burn/parallel,sam-burn/learner
+    cargo package -p sam-core -p sam-burn --allow-dirty
+    cd examples/burn-project && cargo run --release -- --epochs 1
+
 # Format everything.
 fmt:
     cargo fmt --all

@@ -162,6 +162,9 @@ const TOLERANCE: f32 = 1e-5;
 fn micro_batches_give_the_one_batch_step<B: AutodiffBackend>(device: &Device<B>) {
     for method in methods() {
         let net = Net::<B>::new(device);
+        // Burn draws a parameter on first use: drawn now, the clones below
+        // share the same weights instead of drawing their own.
+        sam_burn::params::materialize(&net);
         let whole = two_steps(&method, net.clone(), None, device);
         let accumulated = two_steps(&method, net.clone(), Some(|n| n), device);
         let diff = max_diff(&whole, &accumulated);

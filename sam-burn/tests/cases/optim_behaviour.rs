@@ -595,6 +595,7 @@ fn frozen_parameters_are_neither_perturbed_nor_updated() {
     assert!(matches!(failure.error, OptimError::NoGradients));
 }
 
+#[cfg(feature = "learner")]
 #[test]
 fn learner_optimizer_records_the_shared_rule() {
     let data = identity_quadratic();
