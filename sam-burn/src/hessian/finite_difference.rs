@@ -169,7 +169,7 @@ where
 }
 
 /// Finite-difference Hessian-vector product on one batch: the explicit
-/// fallback of [`hvp`] for models Burn cannot differentiate twice (see
+/// fallback of [`hvp`](fn@crate::hessian::hvp) for models Burn cannot differentiate twice (see
 /// [`FiniteDifferenceHessian`] for its failure at ReLU kinks). `loss` runs on
 /// the training backend `AB`.
 pub fn finite_difference_hvp<AB, M, D, F>(

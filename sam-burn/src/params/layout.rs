@@ -9,7 +9,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::error::ParamsError;
 
-/// One trainable parameter tensor, as laid out in a [`ParamVector`].
+/// One trainable parameter tensor, as laid out in a [`ParamVector`](crate::params::ParamVector).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamInfo {
     /// The parameter's id (shared by the module on every backend).

@@ -2,40 +2,19 @@
 //!
 //! `USAM_WGPU_TESTS`: unset or `auto` runs the wgpu tests when a Vulkan/Metal
 //! adapter exists (Mesa's lavapipe counts) and skips them loudly otherwise;
-//! `1` makes them mandatory (CI sets it); `0` skips them.
+//! `1` makes them mandatory (CI sets it); `0` skips them; anything else is
+//! an error.
 #![allow(dead_code)]
-
-use std::sync::OnceLock;
 
 pub type NdArrayAd = burn::backend::Autodiff<burn::backend::NdArray>;
 pub type FlexAd = burn::backend::Autodiff<burn::backend::Flex>;
 pub type WgpuAd = burn::backend::Autodiff<burn::backend::Wgpu>;
 
-/// Whether the wgpu tests should run on this machine.
+/// Whether the wgpu tests should run on this machine: the one parser of
+/// `USAM_WGPU_TESTS` ([`crate::hessian_util::wgpu_enabled`]), which
+/// rejects a value it does not know instead of guessing.
 pub fn wgpu_enabled() -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| match std::env::var("USAM_WGPU_TESTS").as_deref() {
-        Ok("0") => {
-            eprintln!("skipping wgpu tests: USAM_WGPU_TESTS=0");
-            false
-        }
-        Ok("1") => true,
-        _ => {
-            let probe = std::panic::catch_unwind(|| {
-                use burn::tensor::Tensor;
-                let device = burn::backend::wgpu::WgpuDevice::default();
-                Tensor::<burn::backend::Wgpu, 1>::from_floats([1.0, 2.0], &device)
-                    .sum()
-                    .into_data()
-            });
-            if probe.is_err() {
-                eprintln!(
-                    "skipping wgpu tests: no adapter (set USAM_WGPU_TESTS=1 to require them)"
-                );
-            }
-            probe.is_ok()
-        }
-    })
+    crate::hessian_util::wgpu_enabled()
 }
 
 /// Instantiates `$check::<Backend>(device)` as one test per backend.

@@ -28,7 +28,7 @@ use crate::measure::{FixedWeights, StreamPlan};
 /// push weights, which saves a pass over the buffers.
 ///
 /// Sample weights are taken relative to the first sample's `x` (see
-/// [`Measure::shifted_slot_weights`]), which keeps Frob's buffers free of
+/// [`Measure::shifted_slot_weights`](crate::measure::Measure::shifted_slot_weights)), which keeps Frob's buffers free of
 /// cancellation and Det's weights in range.
 #[derive(Debug, Clone)]
 pub struct Stream<'a> {

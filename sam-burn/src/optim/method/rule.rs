@@ -21,7 +21,7 @@ use crate::optim::ssam::SsamRule;
 use crate::optim::universal::{UniversalRecord, UniversalRule};
 use crate::params::flatten_gradients;
 
-/// The rule of a [`MethodConfig`].
+/// The rule of a [`MethodConfig`](super::MethodConfig).
 #[derive(Clone, Debug)]
 pub enum MethodRule<B: AutodiffBackend> {
     /// The base optimizer alone.
