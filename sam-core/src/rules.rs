@@ -139,6 +139,9 @@ mod tests {
         // ||Tg|| = sqrt(15.25); e = rho T Tg / ||Tg||.
         let e = asam_perturbation(&[1.0, -2.0], &[2.0, 1.0], 0.1, 0.5).unwrap();
         let n = 15.25f64.sqrt();
+        // Values below 0.2 computed in two orders of four roundings each:
+        // a few ulps (2.8e-17 each); 1e-15 holds them, a wrong factor
+        // (T once instead of twice) is off by 0.05.
         assert!((e[0] - 0.1 * 1.5 * 3.0 / n).abs() < 1e-15);
         assert!((e[1] - 0.1 * 2.5 * 2.5 / n).abs() < 1e-15);
         // w = 0 and eta = 1 give T = I: plain SAM.

@@ -37,10 +37,13 @@ fn sam_variants_end_at_flatter_minima_than_gd() {
         "GD tr H {}",
         gd.trace
     );
-    // The SAM variants drift along the valley to a = b = 1 (tr H = 2);
-    // after 600 noisy steps they must be within 25% of it, against GD's
-    // 226% above.
+    // The SAM variants drift along the valley to a = b = 1 (tr H = 2).
+    // The run is seeded f64 and ends at tr H = 2.0001 (SAM), 2.031
+    // (Trace), 2.0065 (Frob) and 2.080 (Det): within 7.5% of 2 leaves room
+    // for another platform's libm (last-bit exp differences carried over
+    // 600 steps) and still fails a method whose pull stalls on the way
+    // (GD stays at 6.52, 226% above).
     for r in &rows[1..] {
-        assert!(r.trace < 2.5, "{} ended at tr H = {}", r.method, r.trace);
+        assert!(r.trace < 2.15, "{} ended at tr H = {}", r.method, r.trace);
     }
 }

@@ -103,9 +103,56 @@ proptest! {
     }
 
     #[test]
-    fn cifar_arbitrary_bytes_never_panic(len in 0usize..7000, fill in any::<u8>(), v in 0usize..3) {
-        let bytes = vec![fill; len];
-        let _ = cifar::parse(&bytes, VARIANTS[v], "c");
+    fn cifar_arbitrary_bytes_are_parsed_or_refused(
+        records in 0usize..3,
+        // Whole records, or a few bytes more or less.
+        off in prop_oneof![Just(0i64), -3i64..4],
+        seed in any::<u64>(),
+        v in 0usize..3,
+        fix_labels in any::<bool>(),
+    ) {
+        let variant = VARIANTS[v];
+        let record = variant.record_len();
+        let len = (records as i64 * record as i64 + off).max(0) as usize;
+        let mut state = seed | 1;
+        let mut bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        let label_bytes = record - 3072;
+        if fix_labels {
+            for rec in bytes.chunks_mut(record) {
+                if rec.len() >= label_bytes {
+                    rec[0] %= if label_bytes == 1 { 10 } else { 20 };
+                    if label_bytes == 2 {
+                        rec[1] %= 100;
+                    }
+                }
+            }
+        }
+        let whole = len > 0 && len % record == 0;
+        let labels_valid = bytes.chunks(record).all(|rec| match label_bytes {
+            1 => rec[0] < 10,
+            _ => rec[0] < 20 && rec.get(1).is_none_or(|&fine| fine < 100),
+        });
+        match cifar::parse(&bytes, variant, "fuzz") {
+            Ok(d) => {
+                prop_assert!(whole && labels_valid, "accepted {len} bytes");
+                prop_assert_eq!(d.len(), len / record);
+                let pixels: Vec<u8> = bytes.chunks(record).flat_map(|r| r[label_bytes..].to_vec()).collect();
+                prop_assert_eq!(d.pixels(), &pixels[..]);
+                prop_assert!(d.labels().iter().all(|&l| usize::from(l) < variant.num_classes()));
+            }
+            Err(e) => {
+                // Refused only for a reason the bytes have, and named.
+                prop_assert!(!(whole && labels_valid), "refused valid records: {e}");
+                prop_assert!(e.to_string().contains("fuzz"), "{e}");
+            }
+        }
     }
 
     #[test]

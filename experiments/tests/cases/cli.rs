@@ -157,7 +157,17 @@ fn a_run_writes_parseable_outputs_and_learns() {
     let mut hessian = vec!["hessian", "--run", d];
     hessian.extend(words("--samples 100 --probes 3 --top-k 2"));
     let report: serde_json::Value = serde_json::from_str(&ok(&hessian)).unwrap();
-    assert_eq!(report["top_eigenvalues"].as_array().unwrap().len(), 2);
+    let top: Vec<f64> = report["top_eigenvalues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(top.len(), 2);
+    // A trained classifier's cross-entropy Hessian has a clearly positive
+    // top eigenvalue (a Gauss-Newton part dominates), and the list is in
+    // decreasing order: zeros, a wrong sign or an unsorted list fail.
+    assert!(top[0] > 1e-3 && top[0] >= top[1], "{top:?}");
     assert!(dir.join("hessian.json").is_file());
 }
 
@@ -346,7 +356,36 @@ fn bench_subcommands_print_their_figures() {
         ok(&args)
     };
 
-    let steps = with("steps", &["--methods", "sgd,frob"]);
+    let json_dir = tempfile::tempdir().unwrap();
+    let json = json_dir.path().join("steps.json");
+    let steps = with(
+        "steps",
+        &["--methods", "sgd,frob", "--json", json.to_str().unwrap()],
+    );
+    // The JSON usam writes is what scripts/compare_steps.py reads: a schema
+    // change on either side fails here, not on a GPU machine.
+    match std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/compare_steps.py"
+        ))
+        .arg(&json)
+        .output()
+    {
+        Ok(out) => {
+            let table = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{table}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                table.contains("usam") && table.contains("| frob |"),
+                "{table}"
+            );
+        }
+        Err(e) => eprintln!("compare_steps.py check skipped: python3 cannot run ({e})"),
+    }
     // passes, median ms, ratio, ratio / passes
     let frob = row(&steps, "frob");
     assert_eq!(frob[0], 3.0);
@@ -941,4 +980,50 @@ fn sweep_workers_refuse_bad_settings() {
         printed.contains("partial: 1 of 3 runs finished"),
         "{printed}"
     );
+}
+
+/// `usam selftest` on the CPU backends (and on wgpu where CI makes the
+/// wgpu tests mandatory, through lavapipe): every check runs and passes,
+/// the matmul precision line and the Frob-SAM training comparison
+/// included, and the table shows each error beside its tolerance.
+#[test]
+fn selftest_passes_on_every_available_backend() {
+    let mut backends = vec!["cpu", "ndarray"];
+    if std::env::var("USAM_WGPU_TESTS").as_deref() == Ok("1") {
+        backends.push("wgpu");
+    } else {
+        eprintln!("selftest on wgpu skipped: USAM_WGPU_TESTS is not 1");
+    }
+    for backend in backends {
+        let table = ok(&["selftest", "--backend", backend]);
+        assert!(
+            table.starts_with(&format!("selftest on {backend}")),
+            "{table}"
+        );
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| problem"))
+            .collect();
+        // The matmul line, the reference steps of every method, the HVP
+        // check and the training comparison.
+        assert!(rows.len() >= 8, "{backend}: {table}");
+        for needle in [
+            "128x128 matmul",
+            "f32 product vs f64",
+            "mnist-mlp",
+            "20 frob steps vs cpu",
+        ] {
+            assert!(
+                table.contains(needle),
+                "{backend}: no {needle:?} in\n{table}"
+            );
+        }
+        for row in &rows {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (error, tolerance): (f64, f64) =
+                (cells[3].parse().unwrap(), cells[4].parse().unwrap());
+            assert!(error.is_finite() && error <= tolerance, "{backend}: {row}");
+            assert_eq!(cells[5], "ok", "{backend}: {row}");
+        }
+    }
 }

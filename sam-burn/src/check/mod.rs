@@ -133,7 +133,7 @@ type UniversalCase = (
 );
 
 #[rustfmt::skip]
-const UNIVERSAL_CASES: [UniversalCase; 9] = [
+const UNIVERSAL_CASES: [UniversalCase; 10] = [
     ("trace-reference", Preset::Trace, 0.01, 1.0, 1, Scaling::Reference, None),
     ("trace-exact-n3", Preset::Trace, 0.1, 0.05, 3, Scaling::Exact, None),
     ("frob-reference", Preset::Frob, 0.05, 0.005, 2, Scaling::Reference, None),
@@ -141,6 +141,8 @@ const UNIVERSAL_CASES: [UniversalCase; 9] = [
     ("det-reference", Preset::Det, 1.0, 1.0, 1, Scaling::Reference, None),
     ("det-wide-cube-n2", Preset::Det, 0.3, 0.1, 2, Scaling::Exact, Some(Sampler::Cube { half_width: 0.5 })),
     ("moments2", Preset::Moments(2), 0.1, 0.01, 2, Scaling::Exact, None),
+    // Three moments: the three-slot streaming path.
+    ("moments3", Preset::Moments(3), 0.1, 0.01, 3, Scaling::Exact, None),
     ("trace-sphere", Preset::Trace, 0.1, 0.05, 2, Scaling::Exact, Some(Sampler::Sphere)),
     ("frob-rademacher", Preset::Frob, 0.1, 0.01, 2, Scaling::Exact, Some(Sampler::Rademacher)),
 ];
@@ -222,15 +224,15 @@ pub fn worst(errors: impl IntoIterator<Item = f64>) -> f64 {
     )
 }
 
-/// Runs `STEPS` steps of a case on the reference and returns the weights.
-fn reference_run(problem: &dyn Problem, case: &Case) -> Result<Vec<f64>, sam_core::SamError> {
+/// Runs `STEPS` steps of `method` on the reference and returns the weights.
+fn reference_run(problem: &dyn Problem, method: &Method) -> Result<Vec<f64>, sam_core::SamError> {
     let mut w = problem.initial_point();
     let mut state = SgdState::default();
     for step in 0..STEPS {
         reference::step(
             problem,
             &mut w,
-            &case.reference,
+            method,
             &sgd_reference(),
             &mut state,
             SEED,
@@ -289,13 +291,107 @@ fn agreement(problem: &str, method: &str, relative_error: f64) -> Agreement {
     }
 }
 
-/// Two steps of every method (SGD, SAM, ASAM, SSAM and nine universal
+/// A deliberately wrong reference: the nearest wrong answers a
+/// [`REFERENCE_TOLERANCE`] must reject ([`reference_disagreement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrongAnswer {
+    /// SGD's step instead of the method's (a sharpness part dropped).
+    Sgd,
+    /// Twice the sharpness weight (universal: lambda) or radius (SAM,
+    /// ASAM, SSAM): a factor-2 slip.
+    Doubled,
+    /// The universal class's other scaling convention: the `1/rho^2` of
+    /// the exact gradient dropped, or added where the reference drops it
+    /// (cases with rho = 1 have no such difference and are left out).
+    OtherScaling,
+}
+
+impl WrongAnswer {
+    /// Every wrong answer.
+    pub const ALL: [WrongAnswer; 3] = [Self::Sgd, Self::Doubled, Self::OtherScaling];
+
+    /// The wrong reference for `method`; `None` where the mistake does
+    /// not apply (SGD has no sharpness part to drop).
+    fn apply(self, method: &Method) -> Option<Method> {
+        Some(match (self, method) {
+            (_, Method::Sgd) => return None,
+            (Self::Sgd, _) => Method::Sgd,
+            (Self::Doubled, Method::Sam { rho }) => Method::Sam { rho: 2.0 * rho },
+            (Self::Doubled, Method::Asam { rho, eta }) => Method::Asam {
+                rho: 2.0 * rho,
+                eta: *eta,
+            },
+            (Self::Doubled, Method::Ssam { rho, mask }) => Method::Ssam {
+                rho: 2.0 * rho,
+                mask: mask.clone(),
+            },
+            (
+                Self::Doubled,
+                Method::Universal {
+                    measure,
+                    rho,
+                    lambda,
+                    samples,
+                    scaling,
+                },
+            ) => Method::Universal {
+                measure: measure.clone(),
+                rho: *rho,
+                lambda: 2.0 * lambda,
+                samples: *samples,
+                scaling: *scaling,
+            },
+            (
+                Self::OtherScaling,
+                Method::Universal {
+                    measure,
+                    rho,
+                    lambda,
+                    samples,
+                    scaling,
+                },
+            ) if *rho != 1.0 => Method::Universal {
+                measure: measure.clone(),
+                rho: *rho,
+                lambda: *lambda,
+                samples: *samples,
+                scaling: match scaling {
+                    Scaling::Exact => Scaling::Reference,
+                    Scaling::Reference => Scaling::Exact,
+                },
+            },
+            (Self::OtherScaling, _) => return None,
+        })
+    }
+}
+
+/// [`reference_agreement`] against a wrong reference: the tensors run
+/// each method as it is, the f64 reference runs it with `wrong` put in.
+/// Every error must be far above [`REFERENCE_TOLERANCE`] for the tolerance
+/// to mean anything; cases the mistake does not apply to are left out.
+pub fn reference_disagreement<B: AutodiffBackend>(
+    device: &B::Device,
+    wrong: WrongAnswer,
+) -> Vec<Agreement> {
+    compare(device, |case| wrong.apply(&case.reference))
+}
+
+/// Two steps of every method (SGD, SAM, ASAM, SSAM and ten universal
 /// configurations: every preset, both scalings, four samplers) with SGD
 /// (momentum 0.9, weight decay 5e-4) as the base, on an indefinite
 /// quadratic and a two-layer tanh network, against `sam-core`'s f64
 /// reference with the same noise. A failed step counts as an infinite
 /// error.
 pub fn reference_agreement<B: AutodiffBackend>(device: &B::Device) -> Vec<Agreement> {
+    compare(device, |case| Some(case.reference.clone()))
+}
+
+/// Every case on both problems: the tensors run `case.burn`, the
+/// reference runs `reference(case)` (cases without one are left out).
+fn compare<B: AutodiffBackend>(
+    device: &B::Device,
+    reference: impl Fn(&Case) -> Option<Method>,
+) -> Vec<Agreement> {
     let mut out = Vec::new();
 
     let quadratic = Quadratic::indefinite(3, 6).expect("a valid problem");
@@ -303,8 +399,11 @@ pub fn reference_agreement<B: AutodiffBackend>(device: &B::Device) -> Vec<Agreem
     let offset = quadratic.loss(&minimiser);
     let data = QuadraticData::<B>::new(quadratic.matrix(), &minimiser, offset, device);
     for case in cases(quadratic.dim()) {
+        let Some(method) = reference(&case) else {
+            continue;
+        };
         let error = (|| {
-            let expected = reference_run(&quadratic, &case).ok()?;
+            let expected = reference_run(&quadratic, &method).ok()?;
             let mut model: QuadraticModel<B> = data.model(&quadratic.initial_point(), device);
             let mut optim = case
                 .burn
@@ -332,8 +431,11 @@ pub fn reference_agreement<B: AutodiffBackend>(device: &B::Device) -> Vec<Agreem
     let net = TanhNet::new(5, 12, 3, 4).expect("a valid problem");
     let data = TanhData::<B>::new(&net, device);
     for case in cases(net.dim()) {
+        let Some(method) = reference(&case) else {
+            continue;
+        };
         let error = (|| {
-            let expected = reference_run(&net, &case).ok()?;
+            let expected = reference_run(&net, &method).ok()?;
             let mut model: TanhModel<B> = data.model(&net.initial_point(), device);
             let mut optim = case.burn.init(sgd_burn().init::<B, TanhModel<B>>()).ok()?;
             install_mask(&mut optim, &case, &model, device);

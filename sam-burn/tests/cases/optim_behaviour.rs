@@ -587,12 +587,73 @@ fn batch_norm_statistics_come_from_the_clean_pass_only() {
 
 #[test]
 fn frozen_parameters_are_neither_perturbed_nor_updated() {
+    // All parameters frozen: no gradient, a typed error.
     let data = identity_quadratic();
     let mut model = data.model(&[3.0, 4.0], &device());
     model.w = Param::from_tensor(model.w.val()).set_require_grad(false);
     let mut optim = init(&MethodConfig::Sam(SamConfig::new()));
     let failure = optim.step(0.1, model, pass(&data)).unwrap_err();
     assert!(matches!(failure.error, OptimError::NoGradients));
+
+    // A frozen weight beside a trainable bias: every pass sees the weight
+    // as it was, the step leaves it bit for bit, and the bias moves.
+    let values = |t: Tensor<Ad, 2>| t.into_data().to_vec::<f32>().unwrap();
+    for method in [
+        MethodConfig::Sam(SamConfig::new().with_rho(0.5)),
+        MethodConfig::Universal(UniversalSamConfig::new(Preset::Frob).with_rho(Some(0.5))),
+    ] {
+        let mut linear: Linear<Ad> = LinearConfig::new(3, 1).init(&device());
+        linear.weight = Param::from_tensor(linear.weight.val()).set_require_grad(false);
+        let frozen = values(linear.weight.val());
+        let bias = linear
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let x = Tensor::<Ad, 2>::ones([4, 3], &device());
+        let seen = RefCell::new(Vec::new());
+        let mut optim = method.init(SgdConfig::new().init()).unwrap();
+        let (after, report) = optim
+            .step(0.1, linear, |m: Linear<Ad>, _| {
+                seen.borrow_mut().push(values(m.weight.val()));
+                let loss = m.forward(x.clone()).sub_scalar(5.0).powi_scalar(2).mean();
+                loss_and_grads(&m, loss)
+            })
+            .map_err(|f| f.error)
+            .unwrap();
+        assert_eq!(report.passes, seen.borrow().len());
+        assert!(
+            report.passes >= 2,
+            "{}: perturbed passes ran",
+            method.name()
+        );
+        for weights in seen.borrow().iter() {
+            assert_eq!(
+                weights,
+                &frozen,
+                "{}: a pass saw a perturbed frozen weight",
+                method.name()
+            );
+        }
+        assert_eq!(
+            values(after.weight.val()),
+            frozen,
+            "{}: the step moved it",
+            method.name()
+        );
+        let moved = after
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert_ne!(moved, bias, "{}: the trainable bias moved", method.name());
+    }
 }
 
 #[cfg(feature = "learner")]

@@ -7,7 +7,10 @@ use crate::backends;
 
 use burn::tensor::backend::AutodiffBackend;
 use sam_burn::check::problems::{TanhData, to_vec};
-use sam_burn::check::{Agreement, hvp_agreement, reference_agreement};
+use sam_burn::check::{
+    Agreement, REFERENCE_TOLERANCE, WrongAnswer, hvp_agreement, reference_agreement,
+    reference_disagreement,
+};
 use sam_core::problems::{Problem, TanhNet};
 
 fn assert_all(results: &[Agreement]) {
@@ -20,9 +23,29 @@ fn assert_all(results: &[Agreement]) {
 
 fn optimizers_match_reference<B: AutodiffBackend>(device: &B::Device) {
     let results = reference_agreement::<B>(device);
-    // 13 methods on each of the two problems.
-    assert_eq!(results.len(), 26);
+    // 14 methods on each of the two problems.
+    assert_eq!(results.len(), 28);
     assert_all(&results);
+}
+
+/// The tolerance is tight enough to mean something: against a reference
+/// with the nearest wrong answers put in (SGD instead of the method, a
+/// doubled weight or radius, the other 1/rho^2 convention), every case
+/// lands outside it, by a factor of at least 2 so that rounding on another
+/// backend cannot bring one inside.
+fn wrong_answers_fail_the_reference_tolerance<B: AutodiffBackend>(device: &B::Device) {
+    for wrong in WrongAnswer::ALL {
+        let results = reference_disagreement::<B>(device, wrong);
+        assert!(!results.is_empty(), "{wrong:?}: no case applies");
+        let inside: Vec<_> = results
+            .iter()
+            .filter(|r| !(r.relative_error > 2.0 * REFERENCE_TOLERANCE))
+            .collect();
+        assert!(
+            inside.is_empty(),
+            "{wrong:?} is not rejected by the tolerance {REFERENCE_TOLERANCE:e}: {inside:#?}"
+        );
+    }
 }
 
 fn hvp_matches_analytic_hessian<B: AutodiffBackend>(device: &B::Device) {
@@ -44,6 +67,18 @@ backend_tests! {
     optimizers => optimizers_match_reference,
     hvp => hvp_matches_analytic_hessian,
     module_losses => modules_compute_the_reference_loss,
+}
+
+/// On the CPU backends only: the margin is about the formulas, and wgpu's
+/// rounding is held to the same tolerance by the agreement check above.
+#[test]
+fn wrong_answers_fail_the_tolerance_on_flex() {
+    wrong_answers_fail_the_reference_tolerance::<backends::FlexAd>(&Default::default());
+}
+
+#[test]
+fn wrong_answers_fail_the_tolerance_on_ndarray() {
+    wrong_answers_fail_the_reference_tolerance::<backends::NdArrayAd>(&Default::default());
 }
 
 /// The wgpu checks above run on the backend users get, with Burn's kernel

@@ -325,6 +325,29 @@ pub fn within_3se(what: &str, estimate: f64, se: f64, truth: f64) {
     );
 }
 
+/// Holds a Monte Carlo estimate to the exact value with a tolerance that
+/// does not come from the estimator under test: `exact_se`, the standard
+/// error its probes have by theory given the dense Hessian. Within 4 of
+/// them (a 6e-5 two-sided chance for a Gaussian mean; the seeds are fixed,
+/// so a pass is a pass on every run), and the estimator's own standard
+/// error within a factor 2 of the exact one (its relative spread is about
+/// 1/sqrt(2m), 5% at m = 200 and 11% at 40), so a bug that inflates or
+/// deflates it fails too.
+pub fn within_exact_se(what: &str, estimate: f64, reported_se: f64, truth: f64, exact_se: f64) {
+    assert!(
+        exact_se.is_finite() && exact_se > 0.0,
+        "{what}: exact se {exact_se}"
+    );
+    assert!(
+        (estimate - truth).abs() <= 4.0 * exact_se,
+        "{what}: estimate {estimate}, truth {truth}, exact standard error {exact_se}"
+    );
+    assert!(
+        reported_se >= 0.5 * exact_se && reported_se <= 2.0 * exact_se,
+        "{what}: reported standard error {reported_se} against the exact {exact_se}"
+    );
+}
+
 pub fn dense_spectrum_checks<AB: AutodiffBackend>(device: &AB::Device) {
     let hessian = small_problem::<AB>(device);
     let n = hessian.layout().dim();
@@ -361,7 +384,10 @@ pub fn dense_spectrum_checks<AB: AutodiffBackend>(device: &AB::Device) {
         .with_seed(3);
     let t = hessian.trace(&cfg).unwrap();
     assert_eq!((t.probes, t.hvps), (probes, probes));
-    within_3se("trace", t.trace.value, t.trace.std_error, tr);
+    // Rademacher probes: Var(z'Hz) = 2 (||H||_F^2 - sum_i H_ii^2).
+    let diag_sq: f64 = (0..n).map(|i| h[i * n + i].powi(2)).sum();
+    let trace_se = (2.0 * (frob_sq - diag_sq) / probes as f64).sqrt();
+    within_exact_se("trace", t.trace.value, t.trace.std_error, tr, trace_se);
 
     // Tolerance stopping: the relative error target is reached long before
     // 10 000 probes (1%; 5% on wgpu).
@@ -377,11 +403,15 @@ pub fn dense_spectrum_checks<AB: AutodiffBackend>(device: &AB::Device) {
 
     // Frobenius: 200 Gaussian probes.
     let f = hessian.frobenius(&cfg).unwrap();
-    within_3se(
+    // Gaussian probes: ||Hz||^2 = z'H^2 z has variance 2 ||H^2||_F^2 =
+    // 2 sum lambda^4.
+    let fourth: f64 = eig.iter().map(|l| l.powi(4)).sum();
+    within_exact_se(
         "frobenius^2",
         f.frobenius_sq.value,
         f.frobenius_sq.std_error,
         frob_sq,
+        (2.0 * fourth / probes as f64).sqrt(),
     );
     within_3se(
         "frobenius",
