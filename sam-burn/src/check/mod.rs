@@ -373,7 +373,7 @@ pub fn reference_disagreement<B: AutodiffBackend>(
     device: &B::Device,
     wrong: WrongAnswer,
 ) -> Vec<Agreement> {
-    compare(device, |case| wrong.apply(&case.reference))
+    compare::<B>(device, |case| wrong.apply(&case.reference))
 }
 
 /// Two steps of every method (SGD, SAM, ASAM, SSAM and ten universal
@@ -383,7 +383,7 @@ pub fn reference_disagreement<B: AutodiffBackend>(
 /// reference with the same noise. A failed step counts as an infinite
 /// error.
 pub fn reference_agreement<B: AutodiffBackend>(device: &B::Device) -> Vec<Agreement> {
-    compare(device, |case| Some(case.reference.clone()))
+    compare::<B>(device, |case| Some(case.reference.clone()))
 }
 
 /// Every case on both problems: the tensors run `case.burn`, the
