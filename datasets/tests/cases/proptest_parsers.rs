@@ -134,7 +134,7 @@ proptest! {
                 }
             }
         }
-        let whole = len > 0 && len % record == 0;
+        let whole = len > 0 && len.is_multiple_of(record);
         let labels_valid = bytes.chunks(record).all(|rec| match label_bytes {
             1 => rec[0] < 10,
             _ => rec[0] < 20 && rec.get(1).is_none_or(|&fine| fine < 100),
