@@ -39,10 +39,7 @@ fn wrong_answers_fail_the_reference_tolerance<B: AutodiffBackend>(device: &B::De
     for wrong in WrongAnswer::ALL {
         let results = reference_disagreement::<B>(device, wrong);
         assert!(!results.is_empty(), "{wrong:?}: no case applies");
-        let inside: Vec<_> = results
-            .iter()
-            .filter(|r| r.passed())
-            .collect();
+        let inside: Vec<_> = results.iter().filter(|r| r.passed()).collect();
         let closest = results
             .iter()
             .map(|r| r.relative_error)
