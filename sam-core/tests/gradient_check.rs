@@ -141,3 +141,23 @@ fn reference_scaling_rescales_the_same_direction() {
         }
     }
 }
+
+#[test]
+fn tanh_example_gradients_average_to_the_gradient() {
+    // The loss is the mean of the examples' squared errors, so the mean of
+    // their gradients is the gradient: a few f64 roundings of O(1) terms,
+    // 1e-12 is far below any wrong factor (a dropped 2 or 1/N is O(1)).
+    let net = TanhNet::new(3, 6, 2, 3).unwrap();
+    let w = net.initial_point();
+    let (samples, _, _) = net.shape();
+    let mut mean = vec![0.0; net.dim()];
+    for k in 0..samples {
+        for (m, g) in mean.iter_mut().zip(net.example_gradient(&w, k)) {
+            *m += g / samples as f64;
+        }
+    }
+    for (m, g) in mean.iter().zip(net.gradient(&w)) {
+        assert!((m - g).abs() <= 1e-12 * (1.0 + g.abs()), "{m} vs {g}");
+    }
+    assert!(net.example_gradient(&w, samples).iter().all(|v| v.is_nan()));
+}

@@ -30,33 +30,28 @@ pub struct QuadraticData<B: Backend> {
     pub offset: f64,
 }
 
-/// A rank-1 tensor from f64 values (stored as f32).
+/// A rank-1 tensor from f64 values, in the device's float type (rounded
+/// to f32 on f32 backends, exact on f64 ones).
 pub fn tensor1<B: Backend>(v: &[f64], device: &B::Device) -> Tensor<B, 1> {
-    let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-    let n = v.len();
-    Tensor::from_data(TensorData::new(v, [n]), device)
+    Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), device)
 }
 
-/// A row-major rank-2 tensor from f64 values (stored as f32).
+/// A row-major rank-2 tensor from f64 values, in the device's float type.
 pub fn tensor2<B: Backend>(
     v: &[f64],
     rows: usize,
     cols: usize,
     device: &B::Device,
 ) -> Tensor<B, 2> {
-    let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-    Tensor::from_data(TensorData::new(v, [rows, cols]), device)
+    Tensor::from_data(TensorData::new(v.to_vec(), [rows, cols]), device)
 }
 
-/// A tensor's values as f64.
+/// A tensor's values as f64 (exact from f32 and f64 tensors).
 pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .expect("f32 data")
-        .into_iter()
-        .map(f64::from)
-        .collect()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("f64 data")
 }
 
 impl<B: Backend> QuadraticData<B> {
@@ -159,6 +154,19 @@ impl<B: Backend> TanhData<B> {
             .squeeze_dim::<1>(1)
             + m.b2.val();
         (out - self.y.clone()).square().mean()
+    }
+
+    /// Example `k`'s squared error alone (sam-core's
+    /// `TanhNet::example_gradient` is its gradient): the per-example loss
+    /// SSAM's Fisher scores are made of.
+    pub fn example_loss(&self, m: &TanhModel<B>, k: usize) -> Tensor<B, 1> {
+        let one = Self {
+            x: self.x.clone().slice([k..k + 1]),
+            y: self.y.clone().slice([k..k + 1]),
+            hidden: self.hidden,
+            inputs: self.inputs,
+        };
+        one.loss(m)
     }
 }
 

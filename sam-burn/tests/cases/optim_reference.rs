@@ -23,8 +23,12 @@ fn assert_all(results: &[Agreement]) {
 
 fn optimizers_match_reference<B: AutodiffBackend>(device: &B::Device) {
     let results = reference_agreement::<B>(device);
-    // 13 methods on each of the two problems.
-    assert_eq!(results.len(), 26);
+    // 17 methods on each of the two problems, and SSAM choosing its own
+    // Fisher mask on the tanh network.
+    assert_eq!(results.len(), 35);
+    for r in &results {
+        eprintln!("{} {}: {:.3e}", r.problem, r.method, r.relative_error);
+    }
     assert_all(&results);
 }
 

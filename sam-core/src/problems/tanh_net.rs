@@ -214,4 +214,19 @@ impl TanhNet {
     pub fn targets(&self) -> &[f64] {
         &self.targets
     }
+
+    /// The gradient of example `k`'s squared error `(f(x_k) - y_k)^2`
+    /// alone (the loss is their mean): what SSAM's Fisher scores square and
+    /// sum. NaN for a wrong-sized `w` or `k >= samples`.
+    pub fn example_gradient(&self, w: &[f64], k: usize) -> Vec<f64> {
+        if w.len() != self.dim() || k >= self.samples {
+            return nan_vec(self.dim());
+        }
+        let f = self.forward(w, k);
+        let r = f.out - self.targets[k];
+        self.output_gradient(w, k, &f)
+            .into_iter()
+            .map(|o| 2.0 * r * o)
+            .collect()
+    }
 }
