@@ -20,6 +20,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import compare_steps  # noqa: E402
 
+# Real usam output: the committed copy (scripts/regen-fixtures.sh), or what
+# the Rust test `python_scripts_read_real_usam_output` just wrote.
+OUTPUT = os.environ.get("USAM_OUTPUT_DIR", os.path.join(HERE, "fixtures"))
+
 
 def run_doc(tool, backend, batch, rows, model="mlp"):
     return {"tool": tool, "backend": backend, "device_name": "Test GPU",
@@ -126,6 +130,22 @@ class CompareSteps(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertEqual(out, "")
         self.assertIn("skipping", err)
+
+    def test_reads_what_usam_bench_steps_writes(self):
+        usam = os.path.join(OUTPUT, "bench-steps.json")
+        torch = self.write("torch.json", run_doc(
+            "pytorch", "cpu", 8, [("sgd", 1, 1.0), ("frob", 3, 2.0)]))
+        rc, out, err = self.main(usam, torch)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("model mlp, batch 8", out)
+        rows = {line.split("|")[1].strip(): line for line in out.splitlines()
+                if line.startswith("| sgd |") or line.startswith("| frob |")}
+        self.assertEqual(sorted(rows), ["frob", "sgd"], out)
+        # passes, usam ms, PyTorch ms, ratio: usam's figures are positive.
+        cells = [c.strip() for c in rows["frob"].split("|")[2:-1]]
+        self.assertEqual(cells[0], "3")
+        self.assertGreater(float(cells[1]), 0.0)
+        self.assertAlmostEqual(float(cells[3]), float(cells[1]) / 2.0, delta=0.01)
 
     def test_command_line(self):
         usam, torch = self.two_files()

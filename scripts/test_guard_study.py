@@ -11,6 +11,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import guard_study  # noqa: E402
 
+# Real usam output: the committed copy (scripts/regen-fixtures.sh), or what
+# the Rust test `python_scripts_read_real_usam_output` just wrote.
+OUTPUT = os.environ.get("USAM_OUTPUT_DIR", os.path.join(HERE, "fixtures"))
+
 
 def run(root, method, lr, seed, acc=None, bounded=0, ratio=None):
     d = os.path.join(root, "mnist-10k", "full", method, "lr-%g" % lr, "seed-%d" % seed)
@@ -54,6 +58,37 @@ class GuardStudyTest(unittest.TestCase):
         self.assertIn("max 2.00", out)
         self.assertIn(">0.5 40.00%", out)
         self.assertIn(">5 0.00%", out)
+
+
+class RealOutputTest(unittest.TestCase):
+    """Two tiny sweeps written by usam (scripts/fixtures/guard-tiny.toml:
+    sgd and frob, two seeds, four steps, guard on and off)."""
+
+    def test_table_of_two_sweeps(self):
+        out = guard_study.table(os.path.join(OUTPUT, "guard-on"),
+                                os.path.join(OUTPUT, "guard-off"))
+        rows = {line.split("|")[1].strip(): line for line in out.splitlines()[2:]}
+        self.assertEqual(sorted(rows), ["frob", "sgd"], out)
+        cells = [c.strip() for c in rows["frob"].split("|")[2:-1]]
+        # lr, diverged, acc off, acc guard, ||H||F off, guard, ratio, guarded
+        self.assertEqual(cells[0], "0.1")
+        self.assertEqual(cells[1], "0 / 0 of 2")
+        for acc in cells[2:4]:
+            mean = float(acc.split(" ± ")[0])
+            self.assertTrue(0.0 < mean <= 100.0, out)
+        for fro in cells[4:6]:
+            self.assertGreater(float(fro.split(" ± ")[0]), 0.0, out)
+        # The unguarded Frob runs log the ratio; the guarded ones count steps.
+        self.assertRegex(cells[6], r"^\d+\.\d{3} / \d+\.\d{2}$")
+        self.assertRegex(cells[7], r"^\d+\.\d%$")
+        # SGD has no sharpness part: no ratio.
+        self.assertEqual([c.strip() for c in rows["sgd"].split("|")[2:-1]][6], "-")
+
+    def test_ratios_of_logged_steps(self):
+        runs = [os.path.join(OUTPUT, "guard-off", "mnist-10k", "full", "frob",
+                             "lr-0.1", "seed-%d" % s) for s in (1, 2)]
+        out = guard_study.ratios(runs)
+        self.assertTrue(out.startswith("8 steps: median "), out)
 
 
 if __name__ == "__main__":

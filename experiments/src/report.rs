@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::{IntoDrawingArea, SVGBackend};
 
 use crate::output::write_atomic;
-use crate::plot::{Series, draw};
+use crate::plot::{Dot, Panel, Series, dot, draw};
 use crate::provenance::Provenance;
 use crate::records::EpochRecord;
 use crate::sweep::{self, FoundRun};
@@ -187,7 +187,38 @@ fn mean_curves(
         .collect()
 }
 
-fn svg(what: &str, panels: &[(&str, Vec<Series>)]) -> Result<String, ReportError> {
+/// Each label's mean and spread over its seeds of `value` at its run's
+/// last measured epoch: the figure of a quantity measured once, at the end.
+fn final_dots(runs: &[&Run], value: impl Fn(&EpochRecord) -> Option<f64>) -> Vec<Dot> {
+    let mut by_label: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        let last = r.history.iter().rev().find_map(|e| value(e));
+        let values = by_label.entry(r.found.label.as_str()).or_default();
+        values.extend(last.filter(|v| v.is_finite()));
+    }
+    by_label
+        .into_iter()
+        .filter_map(|(label, values)| dot(label, &values))
+        .collect()
+}
+
+/// Curves of `value` when some label has it at several epochs, else one
+/// dot per label.
+fn curves_or_dots(
+    runs: &[&Run],
+    title: &str,
+    y_label: &str,
+    value: impl Fn(&EpochRecord) -> Option<f64> + Copy,
+) -> Panel {
+    let curves = mean_curves(runs, value, "");
+    if curves.iter().any(|s| s.points.len() > 1) {
+        Panel::curves(title, y_label, curves)
+    } else {
+        Panel::dots(title, y_label, final_dots(runs, value))
+    }
+}
+
+fn svg(what: &str, panels: &[Panel]) -> Result<String, ReportError> {
     let mut text = String::new();
     {
         let width = 520 * panels.len() as u32;
@@ -222,36 +253,46 @@ fn figures(group: &Group<'_>) -> Result<Vec<Figure>, ReportError> {
     let column = format!("{} ({})", group.dataset, group.regime);
     let mut out = Vec::new();
     let learning = [
-        (
+        Panel::curves(
             "test accuracy",
+            "accuracy (%)",
             mean_curves(&group.runs, |e| Some(100.0 * e.test.accuracy), ""),
         ),
-        (
+        Panel::curves(
             "training loss",
+            "cross-entropy (nats)",
             mean_curves(&group.runs, |e| Some(e.train_loss), ""),
         ),
     ];
-    if learning.iter().any(|(_, s)| !s.is_empty()) {
+    if learning.iter().any(|p| !p.content.is_empty()) {
         out.push(Figure {
             name: format!("{name}-learning"),
-            title: format!("Learning curves, {column}"),
+            title: format!("Learning curves, {column} (mean over seeds)"),
             svg: svg("learning curves", &learning)?,
         });
     }
     let hessian = [
-        (
+        curves_or_dots(
+            &group.runs,
             "Hessian Frobenius norm",
-            mean_curves(&group.runs, |e| e.hessian.map(|h| h.frobenius.value), ""),
+            "‖H‖F (nats)",
+            |e| e.hessian.map(|h| h.frobenius.value),
         ),
-        (
-            "Hessian trace",
-            mean_curves(&group.runs, |e| e.hessian.map(|h| h.trace.value), ""),
-        ),
+        curves_or_dots(&group.runs, "Hessian trace", "trace of H (nats)", |e| {
+            e.hessian.map(|h| h.trace.value)
+        }),
     ];
-    if hessian.iter().any(|(_, s)| !s.is_empty()) {
+    if hessian.iter().any(|p| !p.content.is_empty()) {
+        let measured_once = hessian
+            .iter()
+            .all(|p| matches!(p.content, crate::plot::Content::Dots(_)));
         out.push(Figure {
             name: format!("{name}-hessian"),
-            title: format!("Hessian curves, {column}"),
+            title: if measured_once {
+                format!("Hessian at the end of training (mean ± std over seeds), {column}")
+            } else {
+                format!("Hessian curves, {column} (mean over seeds)")
+            },
             svg: svg("Hessian curves", &hessian)?,
         });
     }
@@ -420,7 +461,7 @@ fn html(c: &Contents<'_>) -> String {
     for f in &c.figures {
         let _ = write!(
             h,
-            "<figure id=\"{}\">\n{}\n<figcaption>{} (mean over seeds)</figcaption>\n</figure>\n",
+            "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
             f.name,
             f.svg
                 .trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),

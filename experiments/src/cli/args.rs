@@ -65,9 +65,13 @@ pub(crate) struct DemoArgs {
     /// Output directory (a fresh sibling is used if it exists).
     #[arg(long, default_value = "runs/demo")]
     pub(crate) out: PathBuf,
-    /// Epochs per method.
-    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    /// Epochs per run.
+    #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) epochs: usize,
+    /// Comma-separated seeds: each method trains once per seed, and the
+    /// table shows mean ± std over them (one seed: "n = 1, no spread").
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub(crate) seeds: Vec<u64>,
     /// Backend: cpu, ndarray, wgpu, cuda.
     #[arg(long, default_value = "cpu")]
     pub(crate) backend: BackendKind,

@@ -36,6 +36,7 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), Failure> {
     let options = DemoOptions {
         out: a.out,
         epochs: a.epochs,
+        seeds: a.seeds,
         backend: a.backend,
         methods: a.methods,
         progress: !a.quiet,

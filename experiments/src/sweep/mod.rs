@@ -452,7 +452,8 @@ mod table;
 pub mod worker;
 
 pub use table::{
-    Cell, FoundRun, cells, collect, csv, find_runs, markdown, mean_std, regime_label, table_rows,
+    Cell, FoundRun, cells, collect, csv, find_runs, markdown, mean_std, regime_label, spread,
+    table_rows,
 };
 
 #[cfg(test)]

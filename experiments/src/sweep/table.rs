@@ -27,6 +27,20 @@ fn regime_of(fraction: f64, noise: f64) -> String {
     }
 }
 
+/// `values` as a table cell: `mean ± std (n=k)` over two or more, and
+/// `value (n = 1, no spread)` for one, which has no spread to show (a
+/// "± 0.00" would claim one); `decimals` digits; "-" for none.
+pub fn spread(values: &[f64], decimals: usize) -> String {
+    match values {
+        [] => "-".into(),
+        [one] => format!("{one:.decimals$} (n = 1, no spread)"),
+        _ => {
+            let (mean, std) = mean_std(values);
+            format!("{mean:.decimals$} ± {std:.decimals$} (n={})", values.len())
+        }
+    }
+}
+
 /// Mean and sample standard deviation (0 for one value).
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
@@ -214,15 +228,14 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
 
 /// A cell as the Markdown table prints it.
 fn cell_text(c: &Cell) -> String {
-    let mut text = if c.values.is_empty() {
-        String::from("-")
-    } else {
-        let (mean, std) = mean_std(&c.values);
-        format!("{mean:.2} ± {std:.2} (n={})", c.values.len())
-    };
-    if !c.frobenius.is_empty() {
-        let (mean, std) = mean_std(&c.frobenius);
-        text.push_str(&format!(", ‖H‖F {mean:.1} ± {std:.1}"));
+    let mut text = spread(&c.values, 2);
+    match c.frobenius.as_slice() {
+        [] => {}
+        [one] => text.push_str(&format!(", ‖H‖F {one:.1}")),
+        many => {
+            let (mean, std) = mean_std(many);
+            text.push_str(&format!(", ‖H‖F {mean:.1} ± {std:.1}"));
+        }
     }
     if !c.train_seconds.is_empty() {
         text.push_str(&format!(", train {:.1} s", mean_std(&c.train_seconds).0));

@@ -89,11 +89,18 @@ fn statistics_and_tables() {
     ];
     let md = markdown(&cells);
     assert!(md.contains("| sam | 95.50 ± 0.71 (n=2) | - |"), "{md}");
-    assert!(md.contains("| sgd | - | 80.00 ± 0.00 (n=1) |"), "{md}");
+    // One seed has no spread, and says so instead of printing "± 0.00".
     assert!(
-        md.contains("| frob lr=0.1 | 90.00 ± 0.00 (n=1), ‖H‖F 13.0 ± 1.4, 2 of 3 diverged | - |"),
+        md.contains("| sgd | - | 80.00 (n = 1, no spread) |"),
         "{md}"
     );
+    assert!(
+        md.contains(
+            "| frob lr=0.1 | 90.00 (n = 1, no spread), ‖H‖F 13.0 ± 1.4, 2 of 3 diverged | - |"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("± 0.00"), "{md}");
     let csv = csv(&cells);
     assert!(
         csv.contains("cifar10,full,sam,2,95.5000,0.7071,0,,"),

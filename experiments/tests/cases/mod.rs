@@ -6,3 +6,4 @@ mod cli;
 mod legacy_configs;
 mod models;
 mod parallel;
+mod scripts;

@@ -44,3 +44,36 @@ pub fn wait_for(path: &Path) {
     }
     panic!("{} never appeared", path.display());
 }
+
+/// Whether the wgpu checks run, by `USAM_WGPU_TESTS` through
+/// `sam_burn::check::Gate` (the parser the sam-burn tests use): `1`
+/// requires an adapter (CI, on lavapipe), `0` skips, unset or `auto` runs
+/// where an adapter can be created and says why otherwise.
+pub fn wgpu_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        let probe = || {
+            std::panic::catch_unwind(|| {
+                let device = burn::backend::wgpu::WgpuDevice::default();
+                burn::tensor::Tensor::<burn::backend::Wgpu, 1>::from_floats([1.0, 2.0], &device)
+                    .sum()
+                    .into_data()
+            })
+            .is_ok()
+        };
+        sam_burn::check::Gate::decide("USAM_WGPU_TESTS", "a wgpu adapter", probe)
+            .unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+/// Whether python3 runs, by `USAM_PYTHON_TESTS` (CI sets 1: required);
+/// elsewhere its absence skips the Python checks with a note.
+pub fn python() -> bool {
+    sam_burn::check::Gate::decide("USAM_PYTHON_TESTS", "python3", || {
+        Command::new("python3")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}

@@ -10,7 +10,10 @@
 //! assert!(results.iter().all(|r| r.passed()));
 //! ```
 
+mod gate;
 pub mod problems;
+
+pub use gate::{Gate, GateError};
 
 use std::sync::Arc;
 
@@ -609,6 +612,9 @@ fn compare<B: AutodiffBackend>(
     out
 }
 
+/// Example `k`'s loss alone, for the Fisher mask.
+type ExampleLoss<'a, M, B> = dyn Fn(&M, usize) -> Tensor<B, 1> + 'a;
+
 /// `STEPS` steps of `case` on the tensors from `model`, with `loss` the
 /// training loss and `example(m, k)` example `k`'s loss alone (for the
 /// Fisher mask); `None` if a step fails.
@@ -616,7 +622,7 @@ fn run_tensors<B, M>(
     case: &Case,
     mut model: M,
     loss: impl Fn(&M) -> Tensor<B, 1>,
-    example: Option<&dyn Fn(&M, usize) -> Tensor<B, 1>>,
+    example: Option<&ExampleLoss<'_, M, B>>,
     device: &B::Device,
 ) -> Option<M>
 where

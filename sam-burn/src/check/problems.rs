@@ -161,8 +161,8 @@ impl<B: Backend> TanhData<B> {
     /// SSAM's Fisher scores are made of.
     pub fn example_loss(&self, m: &TanhModel<B>, k: usize) -> Tensor<B, 1> {
         let one = Self {
-            x: self.x.clone().slice([k..k + 1]),
-            y: self.y.clone().slice([k..k + 1]),
+            x: self.x.clone().narrow(0, k, 1),
+            y: self.y.clone().narrow(0, k, 1),
             hidden: self.hidden,
             inputs: self.inputs,
         };

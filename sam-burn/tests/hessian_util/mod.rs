@@ -261,9 +261,10 @@ pub fn class_data<B: Backend>(
 }
 
 /// Whether the wgpu tests run, decided once per test binary by
-/// `USAM_WGPU_TESTS`: `1` requires them (panics without an adapter, as CI
-/// wants), `0` skips them, unset or `auto` runs them when a wgpu adapter can
-/// be created (Mesa's lavapipe counts) and prints why otherwise.
+/// `USAM_WGPU_TESTS` through `sam_burn::check::Gate`: `1` requires them
+/// (panics without an adapter, as CI wants), `0` skips them, unset or
+/// `auto` runs them when a wgpu adapter can be created (Mesa's lavapipe
+/// counts) and says why otherwise.
 pub fn wgpu_enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     *ENABLED.get_or_init(|| {
@@ -276,27 +277,8 @@ pub fn wgpu_enabled() -> bool {
             })
             .is_ok()
         };
-        match std::env::var("USAM_WGPU_TESTS").as_deref() {
-            Ok("0") => {
-                eprintln!("skipping wgpu: USAM_WGPU_TESTS=0");
-                false
-            }
-            Ok("1") => {
-                assert!(
-                    probe(),
-                    "USAM_WGPU_TESTS=1 but no wgpu adapter could be created"
-                );
-                true
-            }
-            Ok("auto") | Err(_) => {
-                let ok = probe();
-                if !ok {
-                    eprintln!("skipping wgpu: no adapter (set USAM_WGPU_TESTS=1 to require one)");
-                }
-                ok
-            }
-            Ok(other) => panic!("USAM_WGPU_TESTS must be 0, 1 or auto, got {other:?}"),
-        }
+        sam_burn::check::Gate::decide("USAM_WGPU_TESTS", "a wgpu adapter", probe)
+            .unwrap_or_else(|e| panic!("{e}"))
     })
 }
 
