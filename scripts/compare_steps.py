@@ -86,6 +86,11 @@ def column_name(run):
     if tool == "usam":
         return f"usam-{backend}"
     if tool == "pytorch":
+        # A non-default OpenMP wait policy is named: it changes PyTorch's
+        # CPU times by 2x either way (see torch_baseline.py).
+        policy = run.get("omp_wait_policy")
+        if isinstance(policy, str) and policy.lower() not in ("", "default"):
+            return f"PyTorch ({backend}, {policy.upper()})"
         return f"PyTorch ({backend})"
     return f"{tool} ({backend})"
 
@@ -194,10 +199,12 @@ def report(runs, per_image=False):
         groups.setdefault((run["model"], run["batch"]), []).append(run)
     parts = []
     for (model, batch) in sorted(groups):
-        # usam columns first, then PyTorch, then anything else; stable.
+        # usam columns first, then PyTorch (its default settings before a
+        # named OpenMP policy), then anything else; stable.
         order = {"usam": 0, "pytorch": 1}
         members = sorted(groups[(model, batch)],
-                         key=lambda r: order.get(r["tool"], 2))
+                         key=lambda r: (order.get(r["tool"], 2),
+                                        column_name(r) != f"PyTorch ({r['backend']})"))
         parts.append(group_table(model, batch, members, per_image))
     if per_image:
         extra = per_image_table(runs)

@@ -107,6 +107,21 @@ class CompareSteps(unittest.TestCase):
         self.assertIn("| sgd | 1 | 3.00 | 1.50 | 30.00 | 2.00 | 0.10 |", out)
         self.assertIn("| det | 2 | 7.00 | - | - | - | - |", out)
 
+    def test_default_and_passive_openmp_are_two_columns(self):
+        usam = self.write("u.json", run_doc("usam", "cpu", 128, [("sgd", 1, 1.5)]))
+        default = run_doc("pytorch", "cpu", 128, [("sgd", 1, 1.0)])
+        default["omp_wait_policy"] = "default"
+        passive = run_doc("pytorch", "cpu", 128, [("sgd", 1, 3.0)])
+        passive["omp_wait_policy"] = "PASSIVE"
+        # Given PASSIVE first: the default still comes first.
+        rc, out, _ = self.main(usam, self.write("p.json", passive),
+                               self.write("d.json", default))
+        self.assertEqual(rc, 0)
+        # The default is the plain PyTorch column; PASSIVE is labelled.
+        self.assertIn("usam-cpu / PyTorch (cpu) |", out)
+        self.assertIn("usam-cpu / PyTorch (cpu, PASSIVE) |", out)
+        self.assertIn("| sgd | 1 | 1.50 | 1.00 | 3.00 | 1.50 | 0.50 |", out)
+
     def test_invalid_json_names_the_file(self):
         usam, _ = self.two_files()
         broken = self.write("broken.json", '{"tool": "usam", "rows": [')

@@ -53,6 +53,9 @@ class WithTorch(unittest.TestCase):
                 doc = json.load(f)
             self.assertEqual(doc["tool"], "pytorch")
             self.assertEqual([r["method"] for r in doc["rows"]], ["sgd", "frob"])
+            # PyTorch's own OpenMP default unless the environment sets one.
+            self.assertEqual(doc["omp_wait_policy"],
+                             os.environ.get("OMP_WAIT_POLICY", "default"))
             self.assertTrue(all(r["median_ms"] > 0 for r in doc["rows"]))
             c = subprocess.run([sys.executable, os.path.join(HERE, "compare_steps.py"), out],
                                capture_output=True, text=True)
