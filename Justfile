@@ -4,7 +4,7 @@
 default:
     @just --list
 
-# The main job: MNIST MLP on the bundled digits, five optimizers.
+# The main job: MNIST MLP on the bundled digits, five optimizers, three seeds each.
 demo *ARGS:
     cargo run --release -p experiments -- demo {{ARGS}}
 
@@ -45,6 +45,12 @@ schedule-study:
     cargo run --release -p experiments -- sweep --config configs/schedule-study.toml --out runs/schedule-study
     cargo run --release -p experiments -- sweep --config configs/schedule-study.toml --out runs/schedule-study-lr0.01 --set base.lr=0.01
     cargo run --release -p experiments -- sweep --config configs/schedule-study.toml --out runs/schedule-study-guard --set optimizer.guard.max_ratio=0.5
+
+# Label noise and limited data on the bundled digits: 8 regimes x 7 methods
+# x 5 seeds (280 CPU runs; resumable), then its table.
+noise-study *ARGS:
+    cargo run --release -p experiments -- sweep --config configs/noise-study.toml --out runs/noise-study {{ARGS}}
+    cargo run --release -p experiments -- table --dir runs/noise-study --markdown runs/noise-study/table.md
 
 # sam-burn as a dependency: the crates it adds to a fresh Burn project,
 # docs without warnings, the library crates packaged, the downstream project.
