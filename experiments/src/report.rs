@@ -192,7 +192,7 @@ fn mean_curves(
 fn final_dots(runs: &[&Run], value: impl Fn(&EpochRecord) -> Option<f64>) -> Vec<Dot> {
     let mut by_label: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for r in runs {
-        let last = r.history.iter().rev().find_map(|e| value(e));
+        let last = r.history.iter().rev().find_map(&value);
         let values = by_label.entry(r.found.label.as_str()).or_default();
         values.extend(last.filter(|v| v.is_finite()));
     }
